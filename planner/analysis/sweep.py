@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from catalogs.loader import load_catalog
+from planner.analysis.sweep_steps import with_step_reasons
 from planner.economics.offers import resolve_offers
 from planner.search.solver import solve
 from planner.types.errors import InputError, validate_model
@@ -62,7 +63,8 @@ def row_from_plan(request: SolveRequest, plan: Plan) -> SweepRow:
                     params=plan.params, tokens=plan.tokens, loss=plan.loss, gpu=plan.gpu, gpus=plan.gpus,
                     cost_usd=plan.cost_usd, wall_clock_hours=plan.wall_clock_hours,
                     tokens_per_param=plan.tokens_per_param, model_flops=plan.model_flops, mfu=plan.mfu,
-                    binding="+".join(plan.binding_constraints))
+                    binding="+".join(plan.binding_constraints),
+                    near_tie=plan.near_tie.reason if plan.near_tie else "")
 
 
 def solve_row(request: SolveRequest, catalog=None) -> SweepRow:
@@ -82,8 +84,15 @@ def sweep_requests(base: SolveRequest, axis: Axis, values: Sequence[float]) -> l
 
 def run_sweep(requests: Sequence[SolveRequest], catalog=None, workers: int = 1,
               on_done: Callable[[int], None] | None = None) -> list[SweepRow]:
-    """Solve every request (in ``workers`` processes when > 1); rows in request order.
+    """Solve every request (in ``workers`` processes when > 1); rows in request order, each step that
+    goes against the sweep's direction with its reason (``planner.analysis.sweep_steps``).
     ``on_done(i)`` is called as each point finishes (for a progress bar)."""
+    axis = "deadline_hours" if len({r.budget_usd for r in requests}) <= 1 < len({r.deadline_hours for r in requests}) \
+        else "budget_usd"
+    return with_step_reasons(_solve_all(requests, catalog, workers, on_done), axis)
+
+
+def _solve_all(requests, catalog, workers: int, on_done) -> list[SweepRow]:
     rows: list[SweepRow | None] = [None] * len(requests)
     if workers <= 1 or len(requests) <= 1:
         for i, request in enumerate(requests):

@@ -174,11 +174,13 @@ class Search:
     winner: Winner | None     # set when mixing is allowed
 
 
-def _branch_and_bound(ctx: Problem, sizes: np.ndarray, bounds: np.ndarray, table, incumbent: float):
-    """Evaluate (type, size) pairs best bound first until no bound beats ``incumbent``."""
+def _branch_and_bound(ctx: Problem, sizes: np.ndarray, bounds: np.ndarray, table, incumbent: float,
+                      slack: float = 0.0):
+    """Evaluate (type, size) pairs best bound first until no bound beats ``incumbent`` + ``slack``
+    (a slack > 0 also evaluates every pair that may hold a near-tie within it of the optimum)."""
     evaluated = np.zeros(bounds.shape, dtype=bool)
     while True:
-        open_pairs = ~evaluated & (bounds < incumbent)
+        open_pairs = ~evaluated & (bounds < incumbent + slack)
         if not open_pairs.any():
             break
         order = np.argsort(np.where(open_pairs, bounds, np.inf), axis=None, kind="stable")[:BATCH_PAIRS]
@@ -206,7 +208,8 @@ def min_loss_search(ctx: Problem) -> Search:
 
     Lattice pairs are evaluated best bound first, BATCH_PAIRS at a time (grouped by GPU type so each
     group is one vectorised grid), until no unevaluated pair's bound beats the best loss found: the
-    answer is the optimum over the whole lattice, as an exhaustive search would find it. The fine
+    answer is the optimum over the whole lattice, as an exhaustive search would find it (with a loss
+    tolerance, every pair whose bound is within it of the optimum is evaluated too). The fine
     sizes within one lattice step of that optimum are then searched the same way (seeded with its
     loss), so the final answer is the optimum over the lattice plus that window.
     """
@@ -214,13 +217,14 @@ def min_loss_search(ctx: Problem) -> Search:
     bounds = loss_lower_bounds(ctx, lattice)
     if ctx.allow_mixed:
         return _mixed_search(ctx, lattice, bounds)
-    table, incumbent = _branch_and_bound(ctx, lattice, bounds, None, np.inf)
+    slack = ctx.loss_tolerance
+    table, incumbent = _branch_and_bound(ctx, lattice, bounds, None, np.inf, slack)
     if table is None:
         return Search(build_table(ctx, lattice[:1]), lattice, bounds, None)
     best = _best_row(ctx, table)
     if best is not None and ctx.params is None and ctx.refine:
         window = fine_window(float(table.params[best]))
-        table, _ = _branch_and_bound(ctx, window, loss_lower_bounds(ctx, window), table, incumbent)
+        table, _ = _branch_and_bound(ctx, window, loss_lower_bounds(ctx, window), table, incumbent, slack)
     return Search(table, lattice, bounds, None)
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from planner.search import near_ties
 from planner.search.branch_and_bound import add_runner_up_type, min_loss_search
 from planner.search.candidates import CandidateTable, build_table
 from planner.search.explain import explain_infeasible
@@ -24,7 +25,7 @@ from planner.search.outcomes import inference_cost_usd, max_token_runs, predicte
 from planner.search.plan_builder import build_plan
 from planner.search.problem import Problem
 from planner.types.errors import InfeasibleError
-from planner.types.results import Plan
+from planner.types.results import NearTie, Plan
 from scaling_laws import tokens_for_loss
 
 def _best_index(order_keys: list[np.ndarray], ok: np.ndarray) -> int | None:
@@ -54,7 +55,7 @@ def min_loss(ctx: Problem) -> Plan:
     """The lowest predicted loss within budget, deadline and power cap."""
     search = min_loss_search(ctx)
     table = search.table
-    ok, _, tokens, cost = max_token_runs(ctx, table)
+    ok, wall, tokens, cost = max_token_runs(ctx, table)
     if not ok.any():
         raise explain_infeasible(ctx, table)
     if ctx.allow_mixed and search.winner is not None:
@@ -68,13 +69,33 @@ def min_loss(ctx: Problem) -> Plan:
                           tokens_all=tokens, cost_all=cost)
     loss = np.where(ok, predicted_loss(ctx, table.params, np.where(ok, tokens, 1.0)), np.inf)
     best = _best_index([loss, cost, table.gpus.astype(float)], ok)
-    params = float(table.params[best])
+    tie = near_ties.decide(loss, cost, wall, table.gpus, ok, best, ctx.loss_tolerance)
+    params = float(table.params[tie.chosen])
     n_rows = len(table)
-    table = add_runner_up_type(ctx, table, search.lattice, search.bounds, params, str(table.gpu[best]))
+    table = add_runner_up_type(ctx, table, search.lattice, search.bounds, params, str(table.gpu[tie.chosen]))
     if len(table) > n_rows:
         ok, _, tokens, cost = max_token_runs(ctx, table)
-    sub, allocation = _allocate(ctx, table, np.nonzero((table.params == params) & ok)[0], "min_loss")
-    return build_plan(ctx, table, sub, allocation, params, ok=ok, tokens_all=tokens, cost_all=cost)
+    # tolerance 0: the allocation ILP over every GPU type at the optimal size (as before near-ties);
+    # otherwise the candidate the secondary order chose
+    rows = np.nonzero((table.params == params) & ok)[0] if ctx.loss_tolerance <= 0 else np.array([tie.chosen])
+    sub, allocation = _allocate(ctx, table, rows, "min_loss")
+    plan = build_plan(ctx, table, sub, allocation, params, ok=ok, tokens_all=tokens, cost_all=cost)
+    return _with_tie(ctx, plan, table, tie, loss, tokens, cost, wall)
+
+
+def _with_tie(ctx: Problem, plan: Plan, table: CandidateTable, tie, loss, tokens, cost, wall) -> Plan:
+    """Record the tolerance, and the strictly-best plan when a near-tie was taken instead."""
+    update = {"loss_tolerance": ctx.loss_tolerance}
+    b = tie.best
+    if tie.chosen != b and float(loss[b]) < plan.loss:
+        update["near_tie"] = NearTie(
+            loss_tolerance=ctx.loss_tolerance, best_loss=float(loss[b]), best_params=float(table.params[b]),
+            best_tokens=float(tokens[b]), best_gpu=str(table.gpu[b]), best_gpus=int(table.gpus[b]),
+            best_cost_usd=float(cost[b]), best_wall_clock_hours=float(wall[b]) / 3600.0, reason=tie.reason)
+        update["explanation"] = plan.explanation + [near_ties.describe(
+            plan.loss, ctx.loss_tolerance, float(loss[b]), float(table.params[b]), int(table.gpus[b]),
+            str(table.gpu[b]), tie.reason)]
+    return plan.model_copy(update=update)
 
 
 def _tokens_for_request(ctx: Problem) -> float:

@@ -17,6 +17,7 @@ from planner.costmodel.strategy import SearchSpace, context_parallel_choices, ef
 from planner.economics.carbon import grid_intensity
 from planner.economics.intervals import time_factor
 from planner.economics.offers import Offer, resolve_offers
+from planner.search.near_ties import DEFAULT_LOSS_TOLERANCE
 from planner.types.errors import InputError
 from planner.types.requests import SolveRequest
 from scaling_laws import Law, load_law
@@ -68,6 +69,7 @@ class Problem:
     grid_gco2_per_kwh: float | None = None
     confidence: float | None = None       # plan so deadline and budget hold with this probability
     time_margin: float = 1.0              # predicted time × margin = the time at that probability
+    loss_tolerance: float = 0.0           # min_loss near-ties (planner.search.near_ties); 0 = strict optimum
 
     @property
     def deadline_s(self) -> float:
@@ -115,4 +117,5 @@ def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Probl
         reliability=reliability, region=request.region, grid_gco2_per_kwh=request.grid_gco2_per_kwh,
         min_rental_hours=DEFAULT_MIN_RENTAL_HOURS if request.min_rental_hours is None else request.min_rental_hours,
         confidence=request.confidence,
+        loss_tolerance=DEFAULT_LOSS_TOLERANCE if request.loss_tolerance is None else request.loss_tolerance,
         time_margin=1.0 if request.confidence is None else max(1.0, time_factor(request.confidence)))

@@ -70,6 +70,9 @@ class SolveRequest(NoBoolInts):
     grid_gco2_per_kwh: float | None = Field(None, ge=0, le=5000, description="grid carbon intensity override")
     min_rental_hours: float | None = Field(None, ge=0, le=1e5, description="shortest multi-node rental block "
                                                                          "(default 24 h; 0 = none)")
+    loss_tolerance: float | None = Field(None, ge=0, le=1, description="min_loss: plans within this many nats of "
+                                         "the best predicted loss are near-ties, decided by cost, then wall-clock, "
+                                         "then fewer GPUs (default 0.001; 0 = the strict optimum)")
     confidence: float | None = Field(None, ge=0.5, lt=1.0, description="plan so the deadline and budget hold with "
                                      "this probability under the cost model's measured error (default: the point "
                                      "prediction, ~P50)")

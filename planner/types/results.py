@@ -29,6 +29,22 @@ class Alternative(BaseModel):
     throughput_ratio: float = Field(description="alternative's tokens/s over the plan's")
 
 
+class NearTie(BaseModel):
+    """The strictly-best plan the solver passed over for a near-tie (issue #15), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loss_tolerance: float = Field(description="plans within this many nats of the best loss count as tied")
+    best_loss: float = Field(description="the strictly lowest predicted loss found")
+    best_params: float
+    best_tokens: float
+    best_gpu: str
+    best_gpus: int
+    best_cost_usd: float
+    best_wall_clock_hours: float
+    reason: str = Field(description="which secondary key decided: cost, wall-clock or GPU count")
+
+
 class Plan(Estimate):
     """Everything needed to act: model, data, hardware, strategy, time, money, energy and why."""
 
@@ -51,6 +67,9 @@ class Plan(Estimate):
     explanation: list[str] = Field(default_factory=list, description="why this plan, in sentences")
     alternatives: list[Alternative] = Field(default_factory=list)
     allocation: dict[str, int] = Field(default_factory=dict, description="GPUs per type (several with allow_mixed)")
+    loss_tolerance: float | None = Field(None, description="min_loss: plans within this many nats of the best "
+                                         "loss were ranked by cost, wall-clock, then GPU count")
+    near_tie: NearTie | None = Field(None, description="set when a near-tie was taken over the strictly-best plan")
     deadline_probability: float | None = Field(None, description="probability that the run finishes within "
                                                "deadline_hours under the cost model's measured error")
     budget_probability: float | None = Field(None, description="probability that cost_usd stays within budget_usd")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner.types.results import Plan
 
@@ -29,6 +29,9 @@ class SweepRow(BaseModel):
     mfu: Optional[float] = None
     binding: str = ""
     message: str = ""
+    near_tie: str = Field("", description="set when the plan took a near-tie over the strictly-best loss: why")
+    step_reason: str = Field("", description="why GPU count or wall-clock moves against the sweep's direction "
+                             "from the previous point (empty when they move with it)")
 
 
 class GPUComparison(BaseModel):

@@ -53,7 +53,8 @@ def single_instances(draw):
     availability = [Availability(gpu=g, max_count=draw(st.integers(1, 64))) for g in gpus]
     budget = draw(st.floats(1e3, 3e6))
     deadline = draw(st.one_of(st.none(), st.floats(5.0, 3000.0)))
-    return SolveRequest(budget_usd=budget, deadline_hours=deadline, availability=availability)
+    # the strict optimum (loss_tolerance 0): near-ties are tested in tests/search/test_near_ties.py
+    return SolveRequest(budget_usd=budget, deadline_hours=deadline, availability=availability, loss_tolerance=0.0)
 
 
 @FAST

@@ -28,7 +28,9 @@ def small_instances(draw, objective="min_loss"):
     if objective == "min_loss":
         if budget is None and (deadline is None or all(a.mode != "rent" for a in availability)):
             budget = 1e6
-        return SolveRequest(objective="min_loss", budget_usd=budget, deadline_hours=deadline, availability=availability)
+        # the strict optimum (loss_tolerance 0): near-ties are tested in tests/search/test_near_ties.py
+        return SolveRequest(objective="min_loss", budget_usd=budget, deadline_hours=deadline, availability=availability,
+                            loss_tolerance=0.0)
     params = draw(st.floats(1e8, 3e10))
     tokens = draw(st.floats(1e9, 3e11))
     return SolveRequest(objective=objective, params=params, tokens=tokens, budget_usd=budget,

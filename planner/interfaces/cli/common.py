@@ -84,6 +84,9 @@ RestartTimeOption = typer.Option(None, "--restart-time", help="time lost per fai
 StartupTimeOption = typer.Option(None, "--startup-time", help="one-off job start-up, e.g. 5min")
 RegionOption = typer.Option(None, "--region", help="grid region for CO2 (`planner regions`; default us-average)")
 GridOption = typer.Option(None, "--grid-gco2-per-kwh", help="grid carbon intensity (gCO2e/kWh), overrides --region")
+LossToleranceOption = typer.Option(None, "--loss-tolerance", help="plans within this many nats of the best "
+                                   "predicted loss are near-ties, decided by cost, then wall-clock, then fewer GPUs "
+                                   "(default 0.001, about the law's fit uncertainty; 0 = the strict optimum)")
 
 _BANDWIDTH_UNITS = {"": 1.0, "b/s": 1.0, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12}
 

@@ -37,6 +37,7 @@ from planner.analysis.sweep import (
 from planner.interfaces.cli.application import app
 from planner.interfaces.cli.common import (
     CatalogOption,
+    LossToleranceOption,
     load_catalog_files,
     print_json,
     stderr_line,
@@ -69,12 +70,14 @@ def parse_gpus(values: Optional[list[str]]):
 def build_request(objective: str = "min_loss", budget_usd: Optional[float] = None,
                   deadline_hours: Optional[float] = None, gpus: Optional[list[str]] = None,
                   params: Optional[str] = None, tokens: Optional[str] = None, law: Optional[str] = None,
-                  seq_len: int = 4096, unique_tokens: Optional[str] = None):
+                  seq_len: int = 4096, unique_tokens: Optional[str] = None, **extra):
+    """``extra``: further SolveRequest fields (family, loss_tolerance, ...); None keeps the default."""
     count = lambda text, field: None if text is None else parse_count(text, field)
     return validate_model(SolveRequest, {
         "objective": objective, "budget_usd": budget_usd, "deadline_hours": deadline_hours,
         "availability": parse_gpus(gpus), "params": count(params, "params"), "tokens": count(tokens, "tokens"),
-        "law": law, "seq_len": seq_len, "unique_tokens": count(unique_tokens, "unique_tokens")})
+        "law": law, "seq_len": seq_len, "unique_tokens": count(unique_tokens, "unique_tokens"),
+        **{k: v for k, v in extra.items() if v is not None}})
 
 
 def money(text: Optional[str]) -> Optional[float]:
@@ -157,7 +160,9 @@ def sweep(
     gpus: Optional[list[str]] = GpusOption,
     unique_tokens: Optional[str] = typer.Option(None, help="unique data available; repeats are discounted"),
     seq_len: int = typer.Option(4096, help="sequence length"),
+    family: Optional[str] = typer.Option(None, help="shape rule for model sizes: gpt (default) | llama3"),
     law: Optional[str] = LawOption,
+    loss_tolerance: Optional[float] = LossToleranceOption,
     workers: int = typer.Option(1, min=1, max=256, help="worker processes (worth it for long sweeps)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     plot: Optional[Path] = PlotOption,
@@ -176,7 +181,8 @@ def sweep(
     values = log_points(*parse_range(budget_usd if axis == "budget_usd" else deadline, axis), points)
     base = build_request(budget_usd=values[0] if axis == "budget_usd" else money(budget_usd),
                          deadline_hours=values[0] if axis == "deadline_hours" else hours(deadline), gpus=gpus,
-                         law=law, seq_len=seq_len, unique_tokens=unique_tokens)
+                         law=law, seq_len=seq_len, unique_tokens=unique_tokens, family=family,
+                         loss_tolerance=loss_tolerance)
     requests = sweep_requests(base, axis, values)
     catalog_obj = load_catalog_files(catalog)
     start = time.perf_counter()
@@ -211,14 +217,17 @@ def sweep_table(rows, axis: str):
     for column in [name for name, _ in limits] + ["loss", "params", "tokens", "GPUs", "cost", "time"]:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("binding", ratio=1)
+    table.add_column("reason (step against the sweep, near-tie)", ratio=2)
     for r in rows:
         shown = [show(r) for _, show in limits]
         if not r.feasible:
-            table.add_row(*shown, "[red]infeasible[/red]", "", "", "", "", "", r.binding)
+            table.add_row(*shown, "[red]infeasible[/red]", "", "", "", "", "", r.binding, "")
             continue
+        reason = "; ".join(filter(None, [r.step_reason, "" if r.step_reason else
+                                         (f"near-tie: {r.near_tie}" if r.near_tie else "")]))
         table.add_row(*shown, f"{r.loss:.4f}", fmt_count(r.params), fmt_count(r.tokens),
                       f"{r.gpus}×{r.gpu}", fmt_usd(r.cost_usd), short_hours(r.wall_clock_hours),
-                      r.binding.replace("+", ", "))
+                      r.binding.replace("+", ", "), reason)
     return table
 
 
