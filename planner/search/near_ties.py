@@ -69,6 +69,8 @@ def _reason(cost_usd, wall_s, gpus, chosen: int, best: int) -> str:
 def describe(plan_loss: float, tolerance: float, best_loss: float, best_params: float, best_gpus: int,
              best_gpu: str, reason: str) -> str:
     """The explanation line of a near-tie."""
+    gap = plan_loss - best_loss
+    shown = f"{gap:.4f}" if gap >= 1e-4 else f"{gap:.1e}"
     return (f"near-tie: {fmt_count(best_params)} params on {best_gpus} × {best_gpu} reaches loss {best_loss:.4f}, "
-            f"{plan_loss - best_loss:.4f} nats lower, within the {tolerance:g}-nat tolerance; this plan is {reason} "
+            f"{shown} nats lower, within the {tolerance:g}-nat tolerance; this plan is {reason} "
             f"(--loss-tolerance 0 takes the strict optimum)")
