@@ -10,12 +10,12 @@ at peak draw).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from catalogs.loader import Catalog
-from catalogs.schema import GPUSpec
+from catalogs.loader import Catalog, load_rental_terms
+from catalogs.schema import GPUSpec, RentalOffer
 from planner.economics.costing import EnergyConfig
 from planner.types.errors import InputError
 from planner.types.requests import DEFAULT_MAX_GPUS_PER_TYPE, SolveRequest
@@ -30,10 +30,63 @@ class Offer:
     mode: str
     price_usd_per_gpu_hour: float
     purchase_price_usd: float
+    # Issue #15: the provider's rental terms (catalogs/data/rental_terms.toml) the solver bills on, and
+    # the failures a spot offer's preemptions add (per GPU-hour; 0 on demand).
+    terms: RentalOffer | None = None
+    spot_failures_per_gpu_hour: float = 0.0
+    provider: str | None = None           # "lambda-1cc", "aws (spot)", ...
 
 
 def resolve_offers(request: SolveRequest, catalog: Catalog) -> list[Offer]:
-    """Availability entries resolved against the catalog (default: every GPU, rented)."""
+    """Availability entries resolved against the catalog (default: every GPU, rented), billed on the
+    request's provider terms when it names one."""
+    offers = _catalog_offers(request, catalog)
+    provider = getattr(request, "provider", None)
+    if provider is None:
+        if getattr(request, "spot", False):
+            raise InputError("spot: name the provider whose spot offer to rent (provider)", "spot")
+        return offers
+    return _on_terms(request, offers, str(provider).strip().lower(), explicit=request.availability is not None)
+
+
+def _on_terms(request: SolveRequest, offers: list[Offer], provider: str, explicit: bool) -> list[Offer]:
+    """Rented offers billed on ``provider``'s terms: its price (unless overridden), or its spot price and
+    preemptions with ``spot``. Without explicit availability only the GPUs the provider rents are offered."""
+    recorded = load_rental_terms().offer
+    known = sorted({p for by_provider in recorded.values() for p in by_provider})
+    if provider not in known:
+        raise InputError(f"provider: unknown provider {provider!r}; known: {', '.join(known)}", "provider")
+    out = []
+    for i, offer in enumerate(offers):
+        if offer.mode != "rent":
+            out.append(offer)
+            continue
+        terms = recorded.get(offer.gpu.id, {}).get(provider)
+        if terms is None:
+            if explicit:
+                have = sorted(g for g, by_provider in recorded.items() if provider in by_provider)
+                raise InputError(f"provider: {provider} rents no {offer.gpu.id} in rental_terms.toml; it rents "
+                                 f"{', '.join(have)}", "provider")
+            continue
+        overridden = explicit and request.availability[i].price_usd_per_gpu_hour is not None
+        price = offer.price_usd_per_gpu_hour if overridden or terms.price_usd_per_gpu_hour is None \
+            else terms.price_usd_per_gpu_hour
+        failures = 0.0
+        if request.spot:
+            if terms.spot_price_usd_per_gpu_hour is None:
+                raise InputError(f"spot: {provider} records no spot offer for {offer.gpu.id}", "spot")
+            price = offer.price_usd_per_gpu_hour if overridden else terms.spot_price_usd_per_gpu_hour
+            # preemptions are per instance (the smallest rentable unit); spread over its GPUs
+            instance = terms.min_rental_gpus or offer.gpu.gpus_per_node
+            failures = (terms.spot_interruptions_per_hour or 0.0) / instance
+        out.append(replace(offer, price_usd_per_gpu_hour=price, terms=terms, spot_failures_per_gpu_hour=failures,
+                           provider=provider + (" (spot)" if request.spot else "")))
+    if not out:
+        raise InputError(f"provider: {provider} rents none of the GPUs offered", "provider")
+    return out
+
+
+def _catalog_offers(request: SolveRequest, catalog: Catalog) -> list[Offer]:
     entries = request.availability
     if entries is None:
         return [Offer(g, DEFAULT_MAX_GPUS_PER_TYPE, "rent", g.price_usd_per_gpu_hour, g.purchase_price_usd)

@@ -74,3 +74,40 @@ def bill(gpu_id: str, gpus: int, used_s: float, price_usd_per_gpu_hour: float, p
         raise InputError(f"provider: {provider} reserves {gpu_id} for at most {terms.max_rental_hours:g} h; "
                          f"this run needs {math.ceil(hours):,} h", "provider")
     return Bill(str(provider).strip().lower(), hours, billed_gpus, price, price * billed_gpus * hours)
+
+
+def _step_s(terms: RentalOffer) -> float:
+    step = terms.billing_increment_s or 0.0
+    if terms.rental_step_hours and (terms.min_rental_hours or 0) > 0:
+        step = max(step, terms.rental_step_hours * 3600.0)
+    return step
+
+
+def longest_use_within(billable_s, terms: RentalOffer | None):
+    """Vectorised: the longest use whose billed time fits in ``billable_s`` seconds of billing (the
+    inverse of ``billed_seconds``): whole billing steps, and -1 where even the minimum charge does not
+    fit. Without terms: ``billable_s`` itself."""
+    billable = np.asarray(billable_s, dtype=float)
+    if terms is None:
+        return billable
+    step = _step_s(terms)
+    minimum = float(billed_seconds(0.0, terms))
+    with np.errstate(invalid="ignore"):
+        used = np.floor(billable / step + 1e-9) * step if step else billable.copy()
+    used = np.where(np.isinf(billable), billable, used)
+    if terms.max_rental_hours:
+        used = np.minimum(used, terms.max_rental_hours * 3600.0)
+    return np.where(billable + 1e-9 * np.maximum(billable, 1.0) >= minimum, used, -1.0)
+
+
+def rentable_mask(gpus, terms: RentalOffer | None):
+    """Vectorised: which GPU counts the terms rent as they are (at least the minimum, whole steps,
+    at most the maximum); all of them without terms."""
+    gpus = np.asarray(gpus, dtype=np.int64)
+    if terms is None:
+        return np.ones(gpus.shape, dtype=bool)
+    ok = gpus >= (terms.min_rental_gpus or 1)
+    ok &= gpus % (terms.rental_gpu_step or 1) == 0
+    if terms.max_rental_gpus:
+        ok &= gpus <= terms.max_rental_gpus
+    return ok

@@ -63,7 +63,7 @@ def _enumerate(ctx, request, sizes, best):
                 for shape in ctx.shapes(float(params)):
                     arrays = enumerate_strategies(shape, offer.gpu, int(gpus), space)
                     if len(arrays):
-                        evaluation = evaluate(shape, offer.gpu, arrays, ctx.memory_config)
+                        evaluation = evaluate(shape, offer.gpu, arrays, ctx.memory_config_for(offer))
                         i = evaluation.fastest_fitting()
                         speed = max(speed, 0.0 if i is None else float(evaluation.tokens_per_second[i]))
                 found = _objective(ctx, t, offer, float(params), int(gpus), speed)

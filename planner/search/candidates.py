@@ -182,6 +182,6 @@ def build_table(ctx: Problem, sizes, offer_indices=None) -> CandidateTable:
     for t in (range(len(ctx.offers)) if offer_indices is None else offer_indices):
         offer = ctx.offers[t]
         counts = search_counts(offer)
-        grid = cached_variants_grid(shapes, offer.gpu, counts, ctx.space, ctx.memory_config)
+        grid = cached_variants_grid(shapes, offer.gpu, counts, ctx.space, ctx.memory_config_for(offer))
         table = concat_tables(table, offer_table(ctx, t, sizes, counts, grid.tokens_per_second.ravel(), [grid]))
     return table

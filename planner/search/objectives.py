@@ -21,7 +21,8 @@ from planner.search.branch_and_bound import add_runner_up_type, min_loss_search
 from planner.search.candidates import CandidateTable, build_table
 from planner.search.explain import explain_infeasible
 from planner.search.ilp import Candidates, solve_allocation
-from planner.search.outcomes import inference_cost_usd, max_token_runs, predicted_loss
+from planner.economics.rental import rentable_mask
+from planner.search.outcomes import billed_s, inference_cost_usd, max_token_runs, predicted_loss
 from planner.search.plan_builder import build_plan
 from planner.search.problem import Problem
 from planner.types.errors import InfeasibleError
@@ -77,7 +78,9 @@ def min_loss(ctx: Problem) -> Plan:
         ok, _, tokens, cost = max_token_runs(ctx, table)
     # tolerance 0: the allocation ILP over every GPU type at the optimal size (as before near-ties);
     # otherwise the candidate the secondary order chose
-    rows = np.nonzero((table.params == params) & ok)[0] if ctx.loss_tolerance <= 0 else np.array([tie.chosen])
+    # (the ILP prices used time; on provider terms the table's billed figures decide: the chosen row)
+    strict = ctx.loss_tolerance <= 0 and not ctx.billed
+    rows = np.nonzero((table.params == params) & ok)[0] if strict else np.array([tie.chosen])
     sub, allocation = _allocate(ctx, table, rows, "min_loss")
     plan = build_plan(ctx, table, sub, allocation, params, ok=ok, tokens_all=tokens, cost_all=cost)
     return _with_tie(ctx, plan, table, tie, loss, tokens, cost, wall)
@@ -115,7 +118,7 @@ def _fixed_model(ctx: Problem) -> Plan:
     table = build_table(ctx, [ctx.params])
     tps = table.tokens_per_second
     wall = np.divide(tokens, tps, out=np.full(len(tps), np.inf), where=tps > 0)
-    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * wall
+    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * billed_s(ctx, table, wall)
     ok = tps > 0
     if ctx.deadline_s is not None:
         ok &= wall <= ctx.deadline_s
@@ -123,9 +126,19 @@ def _fixed_model(ctx: Problem) -> Plan:
         ok &= cost <= ctx.budget_usd
     if ctx.power_cap_kw is not None:
         ok &= table.power_kw <= ctx.power_cap_kw
+    if ctx.billed:
+        for t, offer in enumerate(ctx.offers):
+            rows = table.type_index == t
+            ok[rows] &= rentable_mask(table.gpus[rows], offer.terms)
+            if offer.terms is not None and offer.terms.max_rental_hours:
+                ok[rows] &= wall[rows] <= offer.terms.max_rental_hours * 3600.0
     if not ok.any():
         raise explain_infeasible(ctx, table, tokens=tokens, wall=wall, cost=cost)
-    sub, allocation = _allocate(ctx, table, np.nonzero(ok)[0], ctx.objective, tokens=tokens)
+    rows = np.nonzero(ok)[0]
+    if ctx.billed:      # the ILP prices used time: on provider terms pick by billed cost (then time) directly
+        keys = [cost, wall] if ctx.objective == "min_cost" else [wall, cost]
+        rows = np.array([_best_index(keys, ok)])
+    sub, allocation = _allocate(ctx, table, rows, ctx.objective, tokens=tokens)
     return build_plan(ctx, table, sub, allocation, float(ctx.params), ok=ok, tokens_all=np.where(ok, tokens, 0.0), cost_all=cost)
 
 

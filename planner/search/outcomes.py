@@ -6,6 +6,7 @@ import numpy as np
 
 from planner.costmodel.reliability import checkpoint_s, daly_interval_s, job_mtbf_s
 from planner.costmodel.strategy import effective_precisions
+from planner.economics.rental import billed_seconds, longest_use_within, rentable_mask
 from planner.search.candidates import INFERENCE_MFU, CandidateTable
 from planner.search.problem import Problem
 from scaling_laws import data_constrained_loss
@@ -51,7 +52,8 @@ def min_running_s(ctx: Problem, table: CandidateTable) -> np.ndarray:
     first = np.where(np.isfinite(mtbf), daly_interval_s(delta, mtbf) + delta, 0.0)
     if ctx.min_rental_hours > 0 and len(table):
         node = np.array([o.gpu.gpus_per_node for o in ctx.offers])[table.type_index]
-        rented = np.array([o.mode == "rent" for o in ctx.offers])[table.type_index]
+        # offers on provider terms pay their own minimum blocks (billed time), not the generic one
+        rented = np.array([o.mode == "rent" and o.terms is None for o in ctx.offers])[table.type_index]
         block = np.where(rented & (table.gpus > node), ctx.min_rental_hours * 3600.0 - rel.startup_time_s, 0.0)
         first = np.maximum(first, block)
     return first
@@ -70,8 +72,13 @@ def run_seconds(ctx: Problem, table: CandidateTable):
             left = ctx.budget_usd - table.fixed_cost_usd - inference
             rate = table.cost_rate_usd_per_s * ctx.time_margin
             by_budget = np.where(rate > 0, left / rate, np.where(left >= 0, np.inf, -1.0))
+    rentable = np.ones(len(table), dtype=bool)
+    for t, offer in _billed_offers(ctx, table):
+        rows = table.type_index == t
+        by_budget[rows] = longest_use_within(by_budget[rows], offer.terms)
+        rentable[rows] = rentable_mask(table.gpus[rows], offer.terms)
     wall = np.minimum(ctx.deadline_s, by_budget)
-    ok = (wall > 0) & np.isfinite(wall) & (wall >= min_running_s(ctx, table))
+    ok = (wall > 0) & np.isfinite(wall) & (wall >= min_running_s(ctx, table)) & rentable
     if ctx.power_cap_kw is not None:
         ok &= table.power_kw <= ctx.power_cap_kw
     return ok, np.where(ok, wall, 0.0), inference
@@ -85,5 +92,24 @@ def max_token_runs(ctx: Problem, table: CandidateTable):
     ok &= (table.tokens_per_second > 0) & (tokens >= min_run_tokens(ctx))
     wall = np.where(ok, wall, 0.0)
     tokens = np.where(ok, tokens, 0.0)
-    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * wall + inference
+    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * billed_s(ctx, table, wall) + inference
     return ok, wall, tokens, cost
+
+
+def _billed_offers(ctx: Problem, table: CandidateTable):
+    """(offer index, offer) of the offers in ``table`` billed on provider terms."""
+    if not ctx.billed or not len(table):
+        return []
+    present = set(np.unique(table.type_index).tolist())
+    return [(t, o) for t, o in enumerate(ctx.offers) if o.terms is not None and t in present]
+
+
+def billed_s(ctx: Problem, table: CandidateTable, used_s) -> np.ndarray:
+    """Seconds each candidate is billed for ``used_s`` seconds of use: the provider's increments and
+    minimum blocks on offers with terms (``planner.economics.rental``), the used time otherwise."""
+    used = np.broadcast_to(np.asarray(used_s, dtype=float), (len(table),)).copy()
+    billed = used.copy()
+    for t, offer in _billed_offers(ctx, table):
+        rows = (table.type_index == t) & (used > 0)
+        billed[rows] = billed_seconds(used[rows], offer.terms)
+    return billed

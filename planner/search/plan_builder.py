@@ -15,6 +15,7 @@ from planner.costmodel.evaluate import evaluate
 from planner.costmodel.strategy import effective_precisions, enumerate_strategies
 from planner.economics.carbon import co2_kg
 from planner.economics.costing import EnergyConfig
+from planner.economics.rental import billed_seconds, longest_use_within
 from planner.economics.run_estimate import build_estimate
 from planner.search.candidates import CandidateTable, _gpu_key
 from planner.search.explain import binding_constraints
@@ -23,6 +24,10 @@ from planner.search.outcomes import inference_cost_usd, predicted_loss
 from planner.search.problem import Problem
 from planner.types.results import Alternative, Plan
 from scaling_laws import compute_optimal, effective_tokens
+
+
+# A plan billed for more than this multiple of its used time does not amortise its rental block: say so.
+AMORTISED = 1.25
 
 
 _EVALUATIONS: dict = {}
@@ -56,15 +61,17 @@ def _run_length(ctx: Problem, sub: CandidateTable, chosen: list[int], tokens: fl
     fixed = float(sub.fixed_cost_usd[chosen].sum())
     rate = float(sub.cost_rate_usd_per_s[chosen].sum())
     inference = float(inference_cost_usd(ctx, sub.take(chosen)).max(initial=0.0))
+    terms = ctx.offers[int(sub.type_index[chosen[0]])].terms if len(chosen) == 1 else None
     if tokens is None:
         walls = [ctx.deadline_s] if ctx.deadline_s is not None else []
         if ctx.budget_usd is not None and rate > 0:
-            walls.append((ctx.budget_usd - fixed - inference) / (rate * ctx.time_margin))
+            walls.append(float(longest_use_within((ctx.budget_usd - fixed - inference) / (rate * ctx.time_margin),
+                                                  terms)))
         wall = min(walls)
         tokens = tps * wall
     else:
         wall = tokens / tps
-    return wall, tokens, fixed + rate * wall + inference, inference
+    return wall, tokens, fixed + rate * float(billed_seconds(wall, terms)) + inference, inference
 
 
 def build_plan(ctx: Problem, table: CandidateTable, sub: CandidateTable, allocation: Allocation, params: float,
@@ -80,7 +87,7 @@ def build_plan(ctx: Problem, table: CandidateTable, sub: CandidateTable, allocat
     shape, evaluation = _evaluation(ctx, offer, params, gpus)
     best = evaluation.fastest_fitting()
     estimate = build_estimate(tokens, shape, offer.gpu, gpus, evaluation, best, offer.price_usd_per_gpu_hour, "search",
-                              reliability=ctx.reliability, region=ctx.region, grid_gco2_per_kwh=ctx.grid_gco2_per_kwh)
+                              reliability=ctx.reliability_for(offer), region=ctx.region, grid_gco2_per_kwh=ctx.grid_gco2_per_kwh)
     running = wall          # expected running time (the one-off start-up is reported beside it)
     # the chosen candidates' speeds are expected ones (ideal / slowdown); the clean run of the main group:
     main_running = estimate.wall_clock_hours * 3600.0
@@ -113,6 +120,14 @@ def build_plan(ctx: Problem, table: CandidateTable, sub: CandidateTable, allocat
         deadline_hours=ctx.deadline_hours, inference_cost_usd=inference if ctx.inference_tokens else None,
         allocation={str(sub.gpu[i]): int(sub.gpus[i]) for i in chosen},
     )
+    if offer.terms is not None and len(chosen) == 1:
+        billed_h = float(billed_seconds(wall, offer.terms)) / 3600.0
+        data.update(provider=offer.provider, billed_hours=billed_h, billed_gpus=gpus,
+                    price_usd_per_gpu_hour=offer.price_usd_per_gpu_hour)
+        if billed_h > wall / 3600.0 * AMORTISED:
+            data["notes"] = data["notes"] + [
+                f"rental block not amortised: {data['provider']} bills {billed_h:,.1f} h for a {wall / 3600:,.1f} h "
+                f"run; a deadline of at least {billed_h:,.0f} h would use the whole block"]
     if len(chosen) > 1:
         data["notes"] = data["notes"] + [
             "mixed allocation: data-parallel groups of different GPU types share each global batch in "

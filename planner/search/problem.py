@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from catalogs.loader import Catalog, load_catalog
 from planner.costmodel.memory import MemoryConfig
-from planner.costmodel.reliability import Reliability, request_reliability
+from planner.costmodel.reliability import Reliability, request_reliability, with_overrides
 from planner.costmodel.shape import FAMILIES, ModelShape, family_shapes
 from planner.costmodel.strategy import SearchSpace, context_parallel_choices, effective_precisions
 from planner.economics.carbon import grid_intensity
@@ -78,6 +78,24 @@ class Problem:
         them, ``startup_s``), divided by the time margin when a confidence is asked (so predicted time ×
         margin, the time at that probability, fits in it)."""
         return (self.deadline_hours * 3600.0 - self.reliability.startup_time_s) / self.time_margin
+
+    def reliability_for(self, offer: Offer) -> Reliability:
+        """The request's reliability, plus the preemptions of a spot offer (issue #15)."""
+        if offer.spot_failures_per_gpu_hour <= 0:
+            return self.reliability
+        rate = min(self.reliability.failure_rate_per_gpu_hour + offer.spot_failures_per_gpu_hour, 0.999)
+        return with_overrides(self.reliability, failure_rate_per_gpu_hour=rate)
+
+    def memory_config_for(self, offer: Offer) -> MemoryConfig:
+        """The memory config whose reliability the grid's expected throughput uses for ``offer``."""
+        if offer.spot_failures_per_gpu_hour <= 0:
+            return self.memory_config
+        return replace(self.memory_config, reliability=self.reliability_for(offer))
+
+    @property
+    def billed(self) -> bool:
+        """True when some offer is billed on provider terms (the budget counts billed time)."""
+        return any(o.terms is not None for o in self.offers)
 
     def shapes(self, params: float) -> tuple[ModelShape, ...]:
         """Candidate shapes of a model of ``params`` parameters in the request's family, best first."""

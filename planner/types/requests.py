@@ -70,6 +70,11 @@ class SolveRequest(NoBoolInts):
     grid_gco2_per_kwh: float | None = Field(None, ge=0, le=5000, description="grid carbon intensity override")
     min_rental_hours: float | None = Field(None, ge=0, le=1e5, description="shortest multi-node rental block "
                                                                          "(default 24 h; 0 = none)")
+    provider: str | None = Field(None, max_length=100, description="rent on this provider's terms "
+                                 "(catalogs/data/rental_terms.toml): billing increments, minimum blocks and whole "
+                                 "nodes count in the budget; default: continuous billing at the catalog price")
+    spot: bool = Field(False, description="rent the provider's spot/preemptible offer: its price, and its "
+                                          "preemptions added to the failure rate")
     loss_tolerance: float | None = Field(None, ge=0, le=1, description="min_loss: plans within this many nats of "
                                          "the best predicted loss are near-ties, decided by cost, then wall-clock, "
                                          "then fewer GPUs (default 0.001; 0 = the strict optimum)")
@@ -87,4 +92,6 @@ class SolveRequest(NoBoolInts):
             raise ValueError("min_cost needs params (and tokens or target_loss)")
         if self.objective == "min_cost" and self.tokens is None and self.target_loss is None:
             raise ValueError("min_cost needs tokens or target_loss")
+        if self.provider is not None and self.allow_mixed:
+            raise ValueError("provider: rental terms apply to one GPU type per job; drop allow_mixed")
         return self

@@ -84,6 +84,10 @@ RestartTimeOption = typer.Option(None, "--restart-time", help="time lost per fai
 StartupTimeOption = typer.Option(None, "--startup-time", help="one-off job start-up, e.g. 5min")
 RegionOption = typer.Option(None, "--region", help="grid region for CO2 (`planner regions`; default us-average)")
 GridOption = typer.Option(None, "--grid-gco2-per-kwh", help="grid carbon intensity (gCO2e/kWh), overrides --region")
+ProviderOption = typer.Option(None, "--provider", help="rent on a provider's terms (rental_terms.toml: aws, gcp, "
+                              "lambda, lambda-1cc, aws-capacity-blocks, ...): the budget pays billed time")
+SpotOption = typer.Option(False, "--spot", help="rent the provider's spot offer: its price, its preemptions in the "
+                          "failure rate")
 LossToleranceOption = typer.Option(None, "--loss-tolerance", help="plans within this many nats of the best "
                                    "predicted loss are near-ties, decided by cost, then wall-clock, then fewer GPUs "
                                    "(default 0.001, about the law's fit uncertainty; 0 = the strict optimum)")
