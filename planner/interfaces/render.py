@@ -130,7 +130,9 @@ def render_plan(plan) -> None:
         ("failures", failures_line(plan)),
         ("GPU-hours", f"{plan.gpu_hours:,.0f}" + _band(plan.gpu_hours_p10, plan.gpu_hours_p90, lambda v: f"{v:,.0f}")),
         ("cost", fmt_usd(plan.cost_usd) + (f" (capex {fmt_usd(plan.capex_usd)})" if plan.capex_usd else "")
-         + _band(plan.cost_usd_p10, plan.cost_usd_p90, fmt_usd)),
+         + _band(plan.cost_usd_p10, plan.cost_usd_p90, fmt_usd)
+         + (f", billed by {plan.provider}: {plan.billed_gpus} GPUs × {fmt_hours(plan.billed_hours)}"
+            if plan.provider else "")),
         ("energy", f"{plan.energy_kwh:,.0f} kWh, {plan.power_kw:,.0f} kW peak" + co2_text(plan)),
         ("throughput", f"{plan.tokens_per_second:,.0f} tokens/s, MFU {100 * plan.mfu:.1f} %"),
         ("memory per GPU", f"{fmt_gb(plan.memory_per_gpu_bytes)} of {fmt_gb(plan.usable_memory_per_gpu_bytes)} usable"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.economics.offers import candidate_counts
+from planner.economics.rental import rentable_mask
 from planner.search.candidates import CandidateTable, cached_variants_grid
 from planner.search.outcomes import (
     MIN_OPTIMIZER_STEPS,
@@ -147,6 +148,9 @@ def explain_infeasible(ctx: Problem, table: CandidateTable, tokens: float | None
         return InfeasibleError(
             f"a {fmt_count(params)}-parameter model does not fit on {offered} even with ZeRO-3 and full "
             f"recompute", "memory", fix=_fit_fix(ctx, params))
+    unrentable = _unrentable(ctx, table, live)
+    if unrentable is not None:
+        return unrentable
     power_ok = np.ones(len(table), bool) if ctx.power_cap_kw is None else table.power_kw <= ctx.power_cap_kw
     if not (live & power_ok).any():
         need = float(table.power_kw[live].min())
@@ -166,6 +170,13 @@ def explain_infeasible(ctx: Problem, table: CandidateTable, tokens: float | None
                 "deadline", fix=f"deadline ≥ {need_h:g} h{more}")
         in_time = usable if ctx.deadline_s is None else usable & (wall <= ctx.deadline_s)
         cheapest = float(cost[in_time].min())
+        if ctx.budget_usd is None or cheapest <= ctx.budget_usd:      # only the provider's longest reservation left
+            longest = max((o.terms.max_rental_hours or 0.0) for o in ctx.offers if o.terms is not None) \
+                if ctx.billed else 0.0
+            return InfeasibleError(
+                f"{ctx.offers[0].provider} reserves at most {longest:,.0f} h and no rentable GPU count trains "
+                f"{fmt_count(tokens)} tokens on {fmt_count(ctx.params)} params in that time", "availability",
+                fix="allow more GPUs, or drop --provider")
         return InfeasibleError(
             f"the cheapest way to train {fmt_count(ctx.params)} params on {fmt_count(tokens)} tokens"
             f"{' in time' if ctx.deadline_s else ''} costs {fmt_usd(cheapest)}, over the {fmt_usd(ctx.budget_usd)} budget",
@@ -177,6 +188,28 @@ def explain_infeasible(ctx: Problem, table: CandidateTable, tokens: float | None
     return InfeasibleError(
         f"the budget {fmt_usd(ctx.budget_usd or 0)} does not cover the cheapest allowed purchase "
         f"({fmt_usd(cheapest_fixed)})", "budget", fix=f"budget > {fmt_usd(cheapest_fixed)}, or rent instead of buying")
+
+
+def _unrentable(ctx: Problem, table: CandidateTable, live: np.ndarray) -> InfeasibleError | None:
+    """No GPU count that fits is one the provider rents (minimum, whole-node steps, maximum)."""
+    if not ctx.billed:
+        return None
+    rentable = np.ones(len(table), dtype=bool)
+    for t, offer in enumerate(ctx.offers):
+        rows = table.type_index == t
+        rentable[rows] = rentable_mask(table.gpus[rows], offer.terms)
+    if (live & rentable).any():
+        return None
+    parts = []
+    for offer in ctx.offers:
+        if offer.terms is not None:
+            t = offer.terms
+            parts.append(f"{offer.gpu.id} in counts of ≥ {t.min_rental_gpus or 1} in steps of {t.rental_gpu_step or 1}"
+                         + (f" up to {t.max_rental_gpus}" if t.max_rental_gpus else ""))
+    need = max((o.terms.min_rental_gpus or 1) for o in ctx.offers if o.terms is not None)
+    return InfeasibleError(f"{ctx.offers[0].provider} rents {'; '.join(parts)}: no such count is available and "
+                           f"holds the model", "availability",
+                           fix=f"allow at least {need} GPUs, or drop --provider")
 
 
 def _too_short(ctx: Problem, table: CandidateTable, usable: np.ndarray) -> InfeasibleError | None:
