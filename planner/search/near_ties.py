@@ -1,5 +1,6 @@
 """Near-ties decided on purpose (issue #15): among plans within ``loss_tolerance`` of the best loss,
-the cheapest, then the fastest, then the one on fewer GPUs.
+the cheapest, then the fastest, then the one on fewer GPUs, then the one nearest the law's
+compute-optimal tokens per parameter.
 
 A two-phase solve: phase 1 is the exact min-loss search (its optimum L* is what tolerance 0 returns);
 phase 2 ranks every evaluated candidate with loss ≤ L* + tolerance by the secondary order. Branch and
@@ -43,13 +44,17 @@ def _rounded(key: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def decide(loss: np.ndarray, cost_usd: np.ndarray, wall_s: np.ndarray, gpus: np.ndarray, ok: np.ndarray,
-           best: int, tolerance: float) -> TieChoice:
+           best: int, tolerance: float, off_ratio=None) -> TieChoice:
     """The row the plan uses: ``best`` (the strict optimum) when the tolerance is 0, else the first in
-    (cost, wall-clock, GPUs, loss) order among ``ok`` rows within ``tolerance`` of ``loss[best]``."""
+    (cost, wall-clock, GPUs, distance from the law's compute-optimal tokens/param, loss) order among
+    ``ok`` rows within ``tolerance`` of ``loss[best]``. ``off_ratio(rows)``: |log(tokens/param ÷ the
+    law's compute-optimal ratio at the row's FLOPs)|, which decides between model sizes on the same
+    GPUs (budget-bound runs on the same GPUs cost and last the same whatever the size)."""
     if tolerance <= 0:
         return TieChoice(best, best, "")
     rows = np.nonzero(ok & (loss <= loss[best] + tolerance))[0]
-    keys = (_rounded(cost_usd, rows), _rounded(wall_s, rows), gpus[rows].astype(float), loss[rows])
+    ratio = np.zeros(len(rows)) if off_ratio is None else np.round(np.asarray(off_ratio(rows)), 6)
+    keys = (_rounded(cost_usd, rows), _rounded(wall_s, rows), gpus[rows].astype(float), ratio, loss[rows])
     chosen = int(rows[np.lexsort(tuple(reversed(keys)))[0]])
     if chosen == best:
         return TieChoice(best, best, "")
@@ -63,7 +68,9 @@ def _reason(cost_usd, wall_s, gpus, chosen: int, best: int) -> str:
     wall_c, wall_b = float(wall_s[chosen]), float(wall_s[best])
     if wall_c < wall_b * (1 - KEY_RESOLUTION):
         return f"faster: {fmt_hours(wall_c / 3600)} instead of {fmt_hours(wall_b / 3600)} at the same cost"
-    return f"fewer GPUs: {int(gpus[chosen])} instead of {int(gpus[best])} at the same cost and time"
+    if int(gpus[chosen]) < int(gpus[best]):
+        return f"fewer GPUs: {int(gpus[chosen])} instead of {int(gpus[best])} at the same cost and time"
+    return "nearer the law's compute-optimal tokens per parameter on the same GPUs, at the same cost and time"
 
 
 def describe(plan_loss: float, tolerance: float, best_loss: float, best_params: float, best_gpus: int,

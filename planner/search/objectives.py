@@ -27,7 +27,7 @@ from planner.search.plan_builder import build_plan
 from planner.search.problem import Problem
 from planner.types.errors import InfeasibleError
 from planner.types.results import NearTie, Plan
-from scaling_laws import tokens_for_loss
+from scaling_laws import compute_optimal, tokens_for_loss
 
 def _best_index(order_keys: list[np.ndarray], ok: np.ndarray) -> int | None:
     """Index minimising the keys lexicographically among ``ok`` entries (first key most important)."""
@@ -70,7 +70,8 @@ def min_loss(ctx: Problem) -> Plan:
                           tokens_all=tokens, cost_all=cost)
     loss = np.where(ok, predicted_loss(ctx, table.params, np.where(ok, tokens, 1.0)), np.inf)
     best = _best_index([loss, cost, table.gpus.astype(float)], ok)
-    tie = near_ties.decide(loss, cost, wall, table.gpus, ok, best, ctx.loss_tolerance)
+    tie = near_ties.decide(loss, cost, wall, table.gpus, ok, best, ctx.loss_tolerance,
+                           off_ratio=lambda rows: _off_ratio(ctx, table.params[rows], tokens[rows]))
     params = float(table.params[tie.chosen])
     n_rows = len(table)
     table = add_runner_up_type(ctx, table, search.lattice, search.bounds, params, str(table.gpu[tie.chosen]))
@@ -84,6 +85,12 @@ def min_loss(ctx: Problem) -> Plan:
     sub, allocation = _allocate(ctx, table, rows, "min_loss")
     plan = build_plan(ctx, table, sub, allocation, params, ok=ok, tokens_all=tokens, cost_all=cost)
     return _with_tie(ctx, plan, table, tie, loss, tokens, cost, wall)
+
+
+def _off_ratio(ctx: Problem, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """|log(tokens/param ÷ the law's compute-optimal tokens/param at the same FLOPs)| per candidate."""
+    n_opt, d_opt = compute_optimal(ctx.law, 6.0 * params * tokens)
+    return np.abs(np.log((tokens / params) / (np.asarray(d_opt) / np.asarray(n_opt))))
 
 
 def _with_tie(ctx: Problem, plan: Plan, table: CandidateTable, tie, loss, tokens, cost, wall) -> Plan:
