@@ -77,7 +77,8 @@ class SolveRequest(NoBoolInts):
                                           "preemptions added to the failure rate")
     loss_tolerance: float | None = Field(None, ge=0, le=1, description="min_loss: plans within this many nats of "
                                          "the best predicted loss are near-ties, decided by cost, then wall-clock, "
-                                         "then fewer GPUs (default 0.001; 0 = the strict optimum)")
+                                         "then fewer GPUs, then nearest the law's tokens/param (default 0.001; 0 = the strict "
+                                         "optimum)")
     confidence: float | None = Field(None, ge=0.5, lt=1.0, description="plan so the deadline and budget hold with "
                                      "this probability under the cost model's measured error (default: the point "
                                      "prediction, ~P50)")

@@ -68,7 +68,7 @@ class Plan(Estimate):
     alternatives: list[Alternative] = Field(default_factory=list)
     allocation: dict[str, int] = Field(default_factory=dict, description="GPUs per type (several with allow_mixed)")
     loss_tolerance: float | None = Field(None, description="min_loss: plans within this many nats of the best "
-                                         "loss were ranked by cost, wall-clock, then GPU count")
+                                         "loss were ranked by cost, wall-clock, GPU count, then nearness to the law's ratio")
     near_tie: NearTie | None = Field(None, description="set when a near-tie was taken over the strictly-best plan")
     deadline_probability: float | None = Field(None, description="probability that the run finishes within "
                                                "deadline_hours under the cost model's measured error")

@@ -89,7 +89,7 @@ ProviderOption = typer.Option(None, "--provider", help="rent on a provider's ter
 SpotOption = typer.Option(False, "--spot", help="rent the provider's spot offer: its price, its preemptions in the "
                           "failure rate")
 LossToleranceOption = typer.Option(None, "--loss-tolerance", help="plans within this many nats of the best "
-                                   "predicted loss are near-ties, decided by cost, then wall-clock, then fewer GPUs "
+                                   "predicted loss are near-ties, decided by cost, then wall-clock, then fewer GPUs, then the law's ratio "
                                    "(default 0.001, about the law's fit uncertainty; 0 = the strict optimum)")
 
 _BANDWIDTH_UNITS = {"": 1.0, "b/s": 1.0, "kb/s": 1e3, "mb/s": 1e6, "gb/s": 1e9, "tb/s": 1e12}
