@@ -34,6 +34,8 @@ other nodes over the GPU's NIC, concurrently: time = max of the two. Node-limite
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from planner.costmodel.shape import ModelShape
@@ -138,3 +140,45 @@ def all_to_all_seconds(shape: ModelShape, gpu, s: Strategies, *, tokens_per_micr
     per_layer_bytes = forward + 2.0 * elem_bytes + np.where(np.asarray(recompute_idx) == 2, forward, 0.0)
     seconds = tokens * per_layer_bytes * np.maximum(in_node / link_bytes_per_s, off_node / network_bytes_per_s)
     return np.where(ep > 1, moe_layers_per_stage(shape, s) * seconds, 0.0)
+
+
+# ------------------------------------------------------------------------------- solver lattice
+
+@dataclass(frozen=True)
+class MoEVariant:
+    """A sparse model family the solver may choose (``--allow-moe``): every block's MLP becomes
+    ``experts`` experts of inner width (dense width / top_k), ``top_k`` of them per token, so the
+    active MLP (and the FLOPs per token) equal the dense model's of the same active size and the
+    total parameters grow by (experts/top_k − 1)× the MLP weights. ``expansion`` = experts / top_k
+    is the E of the joint MoE law (scaling_laws/moe.py); top_k > 1 is fine-grained (granularity)."""
+
+    experts: int
+    top_k: int
+
+    @property
+    def expansion(self) -> float:
+        return self.experts / self.top_k
+
+    @property
+    def label(self) -> str:
+        return f"MoE {self.experts} experts, top-{self.top_k}"
+
+
+# The lattice --allow-moe searches beside the dense model: expansion 8, 16, 32 with one expert per
+# token (Switch-style, Fedus et al. 2022), and expansion 8 as 32 fine-grained experts of a quarter
+# width, top-4 (granularity 4, as Krajewski et al. 2024 and DeepSeekMoE recommend). E ≤ 32 keeps the
+# law near the expert counts of the fit it comes from (scaling_laws/moe.py).
+MOE_LATTICE = (MoEVariant(8, 1), MoEVariant(32, 4), MoEVariant(16, 1), MoEVariant(32, 1))
+EXPERT_FFN_MULTIPLE = 64
+
+
+def sparse_shape(dense: ModelShape, variant: MoEVariant, active_params: float) -> ModelShape:
+    """``dense`` (a shape of ``active_params`` parameters) with every MLP made a mixture of experts."""
+    expert_ffn = max(EXPERT_FFN_MULTIPLE,
+                     int(round(float(dense.ffn_hidden) / variant.top_k / EXPERT_FFN_MULTIPLE)) * EXPERT_FFN_MULTIPLE)
+    per_expert = (3.0 if dense.gated_mlp else 2.0) * dense.hidden * expert_ffn
+    inactive = dense.layers * (variant.experts - variant.top_k) * per_expert
+    router = dense.layers * dense.hidden * variant.experts
+    return replace(dense, params=float(active_params + inactive + router), experts=variant.experts,
+                   top_k=variant.top_k, moe_layers=dense.layers, expert_ffn_hidden=expert_ffn,
+                   name=f"{variant.label}, {dense.name or 'derived'}")

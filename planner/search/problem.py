@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from catalogs.loader import Catalog, load_catalog
 from planner.costmodel.memory import MemoryConfig
+from planner.costmodel.moe import sparse_shape
 from planner.costmodel.reliability import Reliability, request_reliability
 from planner.costmodel.shape import FAMILIES, ModelShape, family_shapes
 from planner.costmodel.strategy import SearchSpace, context_parallel_choices, effective_precisions
@@ -68,6 +69,9 @@ class Problem:
     grid_gco2_per_kwh: float | None = None
     confidence: float | None = None       # plan so deadline and budget hold with this probability
     time_margin: float = 1.0              # predicted time × margin = the time at that probability
+    # Issue #16: a sparse variant (planner.costmodel.moe.MoEVariant). Sizes are then ACTIVE
+    # parameters; each shape is the family's dense shape with its MLPs made experts.
+    moe: object | None = None
 
     @property
     def deadline_s(self) -> float:
@@ -78,8 +82,12 @@ class Problem:
         return (self.deadline_hours * 3600.0 - self.reliability.startup_time_s) / self.time_margin
 
     def shapes(self, params: float) -> tuple[ModelShape, ...]:
-        """Candidate shapes of a model of ``params`` parameters in the request's family, best first."""
-        return family_shapes(float(params), self.seq_len, self.vocab, self.family)
+        """Candidate shapes of a model of ``params`` parameters in the request's family, best first
+        (with ``moe`` set: of ``params`` active parameters, sparse)."""
+        shapes = family_shapes(float(params), self.seq_len, self.vocab, self.family)
+        if self.moe is not None:
+            shapes = tuple(sparse_shape(shape, self.moe, float(params)) for shape in shapes)
+        return shapes
 
 
 def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Problem:

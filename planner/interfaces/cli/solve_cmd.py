@@ -87,6 +87,8 @@ def best(
     global_batch_tokens: Optional[str] = typer.Option(None, help="tokens per optimizer step (default 4M)"),
     max_global_batch_tokens: Optional[str] = typer.Option(None, help="batch limit (default 16M tokens)"),
     allow_mixed: bool = typer.Option(False, "--allow-mixed", help="let one job mix GPU types"),
+    allow_moe: bool = typer.Option(False, "--allow-moe", help="let the search choose a mixture-of-experts model "
+                                                              "(scored with the joint MoE law ludziejewski2025)"),
     failure_rate: Optional[float] = FailureRateOption,
     checkpoint_bandwidth: Optional[str] = CheckpointBandwidthOption,
     restart_time: Optional[str] = RestartTimeOption,
@@ -110,7 +112,7 @@ def best(
                              allow_mixed=allow_mixed, min_rental_hours=min_rental_hours,
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
-                             confidence=confidence)
+                             confidence=confidence, **({"allow_moe": True} if allow_moe else {}))
     _answer(request, catalog, json_output, out)
 
 
