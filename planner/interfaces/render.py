@@ -114,10 +114,11 @@ def render_plan(plan) -> None:
 
     console = Console()
     hardware = ", ".join(f"{n} × {g}" for g, n in plan.allocation.items()) or f"{plan.gpus} × {plan.gpu}"
-    console.print(f"[bold]Train a {fmt_count(plan.params)}-parameter model on {fmt_count(plan.tokens)} tokens "
+    active = f" ({fmt_count(plan.shape.active_params)} active)" if plan.shape.experts else ""
+    console.print(f"[bold]Train a {fmt_count(plan.params)}-parameter model{active} on {fmt_count(plan.tokens)} tokens "
                   f"on {hardware} ({plan.gpu_mode})[/bold]")
     console.print(f"predicted loss [bold]{plan.loss:.4f}[/bold] ({plan.law} law), "
-                  f"{plan.tokens_per_param:.1f} tokens/param (compute-optimal ≈ {plan.compute_optimal_tokens_per_param:.1f})")
+                  f"{plan.tokens_per_param:.1f} tokens/{'active ' if plan.shape.experts else ''}param (compute-optimal ≈ {plan.compute_optimal_tokens_per_param:.1f})")
     binding = ", ".join(plan.binding_constraints) or "none"
     console.print(f"binding: [bold]{binding}[/bold]")
     for sentence in plan.explanation:

@@ -15,7 +15,7 @@ from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOpt
 from planner.interfaces.render import render_infeasible, render_plan
 from planner.search.solver import solve
 from planner.types.availability import parse_availability
-from planner.types.errors import validate_model
+from planner.types.errors import InputError, validate_model
 from planner.types.plan_file import plan_file_from_plan, write_plan_file
 from planner.types.requests import SolveRequest
 from planner.types.units import parse_count, parse_duration_s, parse_money_usd
@@ -104,6 +104,9 @@ def best(
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
 ) -> None:
     """The best model (lowest predicted loss) you can train with this money and time."""
+    if allow_moe and out is not None:
+        raise InputError("out: plan files do not describe mixture-of-experts models yet; drop --out or --allow-moe",
+                         "out")
     request = _build_request(objective="min_loss", budget_usd=budget_usd, deadline=deadline, gpus=gpus,
                              precisions=precisions, seq_len=seq_len, family=family, vocab=vocab, unique_tokens=unique_tokens,
                              inference_tokens=inference_tokens, power_cap_kw=power_cap_kw,
