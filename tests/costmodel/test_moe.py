@@ -181,3 +181,23 @@ def test_deepseek_v3_published_layout_within_30_percent():
     assert abs(run.gpu_hours / DEEPSEEK_V3_PRETRAIN_GPU_HOURS - 1) <= 0.30, run.gpu_hours
     assert abs(run.gpu_hours / DEEPSEEK_V3_TOTAL_GPU_HOURS - 1) <= 0.30, run.gpu_hours
     assert run.shape.active_params == pytest.approx(37.55e9, rel=0.01)       # incl. the input embedding
+
+
+# ----------------------------------------------------------------------------- described MoE models
+
+def test_hf_config_and_flags_describe_the_same_moe_model():
+    from pathlib import Path
+    config = Path(__file__).resolve().parents[1] / "data" / "hf" / "mixtral-8x7b.config.json"
+    common = dict(tokens=1e12, gpu="h100-sxm", gpus=64, tp=1, pp=1, ep=8)
+    preset = estimate(EstimateRequest(model="mixtral-8x7b", **common))
+    from_file = estimate(EstimateRequest(model=str(config), **common))
+    assert from_file.gpu_hours == pytest.approx(preset.gpu_hours, rel=1e-12)
+    described = estimate(EstimateRequest(layers=32, hidden=4096, heads=32, kv_heads=8, ffn_hidden=14336, mlp="swiglu",
+                                         vocab=32000, tied_embeddings=False, experts=8, top_k=2,
+                                         expert_ffn_hidden=14336, **common))
+    assert described.shape.experts == 8 and described.shape.active_params < 0.3 * described.params
+    assert described.params == pytest.approx(preset.params, rel=1e-3)      # the preset also counts its norms
+    # overriding the preset's routing: top-1 halves the routed-expert FLOPs
+    top1 = estimate(EstimateRequest(model="mixtral-8x7b", top_k=1, **common))
+    assert top1.params == preset.params and top1.shape.active_params < preset.shape.active_params
+    assert top1.model_flops < preset.model_flops
