@@ -177,6 +177,9 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     window = cal.DP_OVERLAP * backward * np.where(zero == 2, m, 1.0)
     exposed_gather = np.where((zero == 1) | (zero == 2), one_pass, 0.0)
     zero3_traffic = m * (2.0 * ring * WEIGHT_BYTES[precision_idx] * local_params / dp_bw + one_pass)
+    if sparse:      # ZeRO-3 also gathers the routed experts' shards over the expert-DP group
+        zero3_traffic = zero3_traffic + m * 2.0 * np.where(edp > 1, (edp - 1.0) / edp, 0.0) \
+            * WEIGHT_BYTES[precision_idx] * expert_params / dp_bw
     dp_exposed = np.where(zero >= 3, np.maximum(0.0, zero3_traffic - cal.DP_OVERLAP * m * slot),
                           np.maximum(0.0, sync - window) + exposed_gather)
 
