@@ -247,6 +247,9 @@ def _moe_fields(read: _Reader, model_type: str, layers: int) -> dict:
         expert_ffn_hidden=read.integer("moe_intermediate_size"), ffn_hidden=read.integer("intermediate_size"),
         first_dense_layers=read.integer("first_k_dense_replace", 0, minimum=0),
         router_bias=read.text("topk_method", "noaux_tc") == "noaux_tc",
+        # group-limited routing: experts in n_group groups (one per node in DeepSeek's EP layout), a token
+        # uses at most topk_group of them (DeepSeek-V3 report Sec. 2.1.2, node-limited routing, M = 4)
+        routed_node_limit=(read.integer("topk_group", None) if read.integer("n_group", 1, minimum=1) > 1 else None),
         q_lora_rank=read.integer("q_lora_rank", None), kv_lora_rank=read.integer("kv_lora_rank"),
         qk_nope_head_dim=read.integer("qk_nope_head_dim"), qk_rope_head_dim=read.integer("qk_rope_head_dim"),
         v_head_dim=read.integer("v_head_dim"),

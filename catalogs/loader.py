@@ -27,7 +27,7 @@ BUILTIN_MODELS_FILE = "models.toml"
 RELIABILITY_FILE = "reliability.toml"
 REGIONS_FILE = "regions.toml"
 RENTAL_TERMS_FILE = "rental_terms.toml"
-OPTIONAL_GPU_FILES = {"h800": "h800.toml"}
+OPTIONAL_GPU_FILES: dict[str, str] = {}      # the H800 moved into gpus.toml (issue #16)
 """GPU tables shipped as data but not merged into the built-in catalog (opt in with --catalog)."""
 
 

@@ -42,6 +42,8 @@ class GPUSpec(BaseModel):
     gemm_efficiency_factor: float = Field(
         1.0, gt=0, le=1.5, description="achieved GEMM efficiency relative to the NVIDIA stack the "
         "throughput model is calibrated on (1.0 = same; below 1 for less mature software)")
+    default_search: bool = Field(True, description="searched when a request names no GPUs (false: only when "
+                                 "named, e.g. a part no provider rents out, such as the H800)")
     as_of: str = Field(description="date (YYYY-MM) the prices and specs were checked")
     sources: dict[str, str] = Field(default_factory=dict, description="field -> citation")
 
@@ -150,6 +152,8 @@ class ModelPreset(BaseModel):
                                 "layer is MoE (decoder_sparse_step)")
     router_bias: bool = Field(False, description="per-expert routing bias (DeepSeek-V3 "
                               "e_score_correction_bias)")
+    routed_node_limit: int | None = Field(None, ge=1, description="nodes a token's routed experts may span "
+                                          "(DeepSeek-V3 node-limited routing, M = 4; HF topk_group); None = no limit")
     # --- multi-head latent attention (DeepSeek-V2/V3)
     q_lora_rank: int | None = Field(None, ge=1, description="query down-projection rank; None = full-rank queries")
     kv_lora_rank: int | None = Field(None, ge=1, description="compressed KV width; set = MLA")
@@ -240,7 +244,7 @@ class ModelPreset(BaseModel):
         if not self.experts:
             for name, default in (("top_k", 0), ("shared_experts", 0), ("first_dense_layers", 0),
                                   ("expert_ffn_hidden", None), ("shared_expert_ffn_hidden", None),
-                                  ("moe_layer_freq", 1), ("router_bias", False)):
+                                  ("moe_layer_freq", 1), ("router_bias", False), ("routed_node_limit", None)):
                 if getattr(self, name) != default:
                     raise ValueError(f"{name}: only for MoE models (experts > 0)")
             return

@@ -192,7 +192,14 @@ KAPLAN = KaplanLaw(
     source="Kaplan et al. 2020, 'Scaling Laws for Neural Language Models', eq. 1.5 with the constants of "
            "eqs. 1.1-1.2 (their Table 2 joint fit is alphaN=0.076, alphaD=0.103, Nc=6.4e13, Dc=1.8e13)",
 )
-PRESETS: dict[str, Law] = {law.name: law for law in (BESIROGLU, CHINCHILLA, KAPLAN)}
+# The dense slice (E = 1) of the joint dense/MoE law (scaling_laws/moe.py, issue #16): the law under
+# which --allow-moe compares dense and sparse plans. Constants and their caveats: scaling_laws/moe.py.
+LUDZIEJEWSKI = ParametricLaw(
+    E=1.3637, A=35.91, B=35.98, alpha=0.1889, beta=0.1775, name="ludziejewski2025",
+    source="Ludziejewski et al. 2025, 'Joint MoE Scaling Laws', ICML 2025, arXiv:2502.05172, eq. (1) at E = 1 "
+           "(constants via a secondary transcription; see scaling_laws/moe.py)",
+)
+PRESETS: dict[str, Law] = {law.name: law for law in (BESIROGLU, CHINCHILLA, KAPLAN, LUDZIEJEWSKI)}
 
 # Deliberate default (docs/scaling_laws.md): the replication's constants put the compute-optimal ratio
 # at ~18-20 tokens/parameter, as Chinchilla's own Approaches 1-2 and its 70B/1.4T model do; the original

@@ -15,6 +15,7 @@ from catalogs.schema import GPUSpec
 from planner.types.errors import InputError
 from planner.costmodel.evaluate import evaluate
 from planner.costmodel.memory import MemoryConfig
+from planner.costmodel.moe import check_expert_parallel, expert_parallel_choices
 from planner.costmodel.reliability import request_reliability
 from planner.economics.rental import bill
 from planner.economics.run_estimate import build_estimate, option_at
@@ -29,7 +30,10 @@ def shape_from_request(request: EstimateRequest) -> ModelShape:
     return describe_model(seq_len=request.seq_len, model=request.model, params=request.params,
                           layers=request.layers, hidden=request.hidden, heads=request.heads,
                           kv_heads=request.kv_heads, ffn_hidden=request.ffn_hidden, mlp=request.mlp,
-                          vocab=request.vocab, tied_embeddings=request.tied_embeddings)
+                          vocab=request.vocab, tied_embeddings=request.tied_embeddings,
+                          moe=dict(experts=request.experts, top_k=request.top_k, shared_experts=request.shared_experts,
+                                   expert_ffn_hidden=request.expert_ffn_hidden,
+                                   first_dense_layers=request.first_dense_layers))
 
 
 def check_fixed_strategy(shape: ModelShape, gpu: GPUSpec, gpus: int, request: EstimateRequest) -> None:
@@ -58,6 +62,11 @@ def check_fixed_strategy(shape: ModelShape, gpu: GPUSpec, gpus: int, request: Es
     group = replica_size(tp or 1, pp or 1, cp)
     if gpus % group:
         raise InputError(f"gpus: {gpus} is not a multiple of tp·pp·cp = {group}", "gpus")
+    if request.ep is not None:      # issue #16: experts divisible by ep, ep carved out of the d·c ranks
+        shard_group = gpus // group * cp if tp is not None and pp is not None else None
+        problem = check_expert_parallel(int(shape.experts), request.ep, shard_group)
+        if problem:
+            raise InputError(problem, "ep")
     if request.precision is not None and request.precision not in gpu.peak_flops:
         raise InputError(f"precision: {gpu.id} has no {request.precision}; allowed: "
                          f"{', '.join(gpu.precisions)}", "precision")
@@ -99,11 +108,13 @@ def _nearest_fitting(shape: ModelShape, gpu: GPUSpec, gpus: int, request: Estima
                                        gpu), recompute=RECOMPUTE_ORDER, zero=(0, 1, 2, 3))
     if request.precision is not None:
         relaxed = replace(relaxed, precisions=(request.precision,))
+    relaxed = replace(relaxed, ep=expert_parallel_choices(int(shape.experts)))
     arrays = enumerate_strategies(shape, gpu, gpus, relaxed)
     if not len(arrays):
         return []
     evaluation = evaluate(shape, gpu, arrays, memory_config)
-    fixed = {"tp": request.tp, "pp": request.pp, "zero": request.zero, "micro_batch": request.micro_batch}
+    fixed = {"tp": request.tp, "pp": request.pp, "zero": request.zero, "micro_batch": request.micro_batch,
+             "ep": request.ep}
     changes = np.zeros(len(arrays))
     for name, value in fixed.items():
         if value is not None:
@@ -122,6 +133,9 @@ def estimate(request: EstimateRequest, catalog: Catalog | None = None,
     shape = shape_from_request(request)
     check_fixed_strategy(shape, gpu, request.gpus, request)
     space = search_space_for(request, gpu)
+    space = replace(space, ep=(request.ep,) if request.ep is not None else expert_parallel_choices(int(shape.experts)))
+    if request.a2a_overlap is not None:
+        memory_config = replace(memory_config, a2a_overlap=request.a2a_overlap)
     arrays = enumerate_strategies(shape, gpu, request.gpus, space)
     if not len(arrays):
         raise InputError(

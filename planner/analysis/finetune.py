@@ -207,7 +207,7 @@ def memory_fixes(request: FinetuneRequest, shape: ModelShape, spec: MethodSpec, 
                                      description=f"train on sequences of {seq} tokens (from {shape.seq_len})"))
             break
         seq //= 2
-    bigger = sorted((g for g in catalog if g.memory_bytes > gpu.memory_bytes), key=lambda g: g.price_usd_per_gpu_hour)
+    bigger = sorted((g for g in catalog if g.memory_bytes > gpu.memory_bytes and g.default_search), key=lambda g: g.price_usd_per_gpu_hour)
     for other in bigger:
         found = _best_on(request, shape, [spec], other, gpus, memory_config, relax=True)
         if found:

@@ -36,6 +36,8 @@ from catalogs.loader import Catalog, load_catalog
 from planner.costmodel import calibration as cal
 from planner.costmodel.evaluate import evaluate
 from planner.costmodel.flops import hardware_flops_per_token, model_flops_per_token
+from planner.costmodel.memory import MemoryConfig
+from planner.costmodel.moe import expert_parallel_choices
 from planner.costmodel.precision import RECOMPUTE_ORDER
 from planner.costmodel.shape import ModelShape, explicit_shape, resolve_model, shape_for_params, shape_from_architecture
 from planner.costmodel.strategy import SearchSpace, Strategies, enumerate_strategies
@@ -115,7 +117,7 @@ def _recompute(row: dict) -> tuple[tuple[str, ...], str]:
 # Rows without an architecture whose model is a catalog preset (catalogs/data/models.toml).
 _PRESETS = {"llama2-7b": "llama2-7b", "llama-2-7b": "llama2-7b", "llama2-13b": "llama2-13b",
             "llama-2-13b": "llama2-13b", "llama2-70b": "llama2-70b", "llama-2-70b": "llama2-70b",
-            "gpt3-175b": "gpt3-175b"}
+            "gpt3-175b": "gpt3-175b", "deepseek-v3": "deepseek-v3"}
 
 
 def _preset_for(name: str) -> str | None:
@@ -182,6 +184,8 @@ def _space(row: dict, shape: ModelShape, precision: str) -> tuple[SearchSpace, d
         recompute=recompute, micro_batches=(mb,) if mb else (1, 2, 4, 8),
         cp=(cp,) if cp else (1, 2) if seq >= 8192 else (1,),
         vpp=(vpp,) if vpp else (1,) if pp in (None, 1) else (1, 2, 4, 8),
+        # MoE (issue #16): the stated expert-parallel size, else every size that divides the experts
+        ep=(_int(layout["ep"]),) if _int(layout.get("ep")) else expert_parallel_choices(int(shape.experts)),
         max_pp=256, uneven_pp=bool(pp),
         global_batch_tokens=gbs * seq if gbs else 4 * 2**20,
         max_global_batch_tokens=gbs * seq if gbs else 64 * 2**20)
@@ -236,7 +240,7 @@ def prepare(row: dict, catalog: Catalog) -> _Prepared | None:
         strategies = None
         for n in (8 * 2**k for k in range(10)):
             s = _candidates(row, shape, gpu, n, space, filters)
-            if len(s) and evaluate(shape, gpu, s).fits.any():
+            if len(s) and evaluate(shape, gpu, s, _memory_config(row)).fits.any():
                 gpus, strategies = n, s
                 break
         notes.append(f"{gpus} GPUs assumed (smallest that fits)")
@@ -263,9 +267,15 @@ def stack_factor(row: dict) -> float:
     return cal.STACK_FACTOR.get(stack, 1.0)
 
 
+def _memory_config(row: dict) -> MemoryConfig:
+    """A row's stated share of the MoE all-to-all hidden behind compute (DeepSeek-V3's DualPipe: 1)."""
+    overlap = (row.get("layout") or {}).get("a2a_overlap")
+    return MemoryConfig() if overlap is None else MemoryConfig(a2a_overlap=float(overlap))
+
+
 def predict_prepared(p: _Prepared) -> RowPrediction:
     row, shape, gpu = p.row, p.shape, p.gpu
-    ev = evaluate(shape, gpu, p.strategies)
+    ev = evaluate(shape, gpu, p.strategies, _memory_config(row))
     best = ev.fastest_fitting()
     notes = list(p.notes)
     if best is None:

@@ -111,6 +111,7 @@ class Architecture:
     first_dense_layers: int = 0
     moe_layer_freq: int = 1
     router_bias: bool = False
+    routed_node_limit: int | None = None
     q_lora_rank: int | None = None
     kv_lora_rank: int | None = None
     qk_nope_head_dim: int | None = None
@@ -403,6 +404,11 @@ def model_summary(preset: ModelPreset) -> dict:
             "kv_heads": arch.kv_heads, "ffn_hidden": arch.ffn_hidden, "mlp": arch.mlp, "vocab": arch.vocab,
             "tied_embeddings": arch.tied_embeddings, "max_seq_len": arch.max_seq_len,
             "experts": arch.experts, "top_k": arch.top_k,
-            "params": parameter_count(arch), "active_params": active_parameter_count(arch),
+            # active parameters counted the way the publisher counts them (with or without the input
+            # embedding), so the two figures compare
+            "params": parameter_count(arch),
+            "active_params": active_parameter_count(
+                arch, preset.published_active_params_includes_input_embedding
+                if preset.published_active_params_includes_input_embedding is not None else True),
             "published_params": preset.published_params,
             "published_active_params": preset.published_active_params}

@@ -7,6 +7,8 @@ for the weights plus ``12·L·h·s`` for the attention scores (QKᵀ and AV, for
 The weight term is 6 × the parameters a token multiplies (N, less an untied input embedding,
 which is a lookup): with an architecture's exact N this is its matrices exactly (Q, K, V, O with
 GQA, gate/up/down, logits), and for a bare size it is 6·N. The attention term follows the shape.
+For a mixture of experts N is the active count (``ModelShape.active_params``: the top-k routed
+experts, shared experts and the router), as for the architecture's exact count (issue #16).
 
 Hardware FLOPs add recomputation (MFU never counts them): full recompute re-runs the forward pass
 (4 passes instead of 3: ×4/3 of the weight and attention FLOPs); selective recompute (Korthikanti
@@ -24,8 +26,10 @@ def weight_flops_per_token(shape: ModelShape):
     """6 × the weights a token multiplies: every parameter but an untied input embedding (a table
     lookup, no matmul); the output head's V·h logits are in (= 6·N for tied embeddings)."""
     lookup_only = np.where(shape.tied_embeddings, 0.0, shape.vocab * shape.hidden * 1.0)
+    # mixture of experts: only the experts a token is routed to (+ router, shared experts) multiply it
+    params = shape.active_params if np.any(np.asarray(shape.experts) > 0) else shape.params
     # a size too small for its vocabulary (a fallback shape) is charged at least half its count
-    return 6.0 * (shape.params - np.minimum(lookup_only, 0.5 * shape.params))
+    return 6.0 * (params - np.minimum(lookup_only, 0.5 * params))
 
 
 def model_flops_per_token(shape: ModelShape):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.costmodel import moe
 from planner.costmodel.precision import ACTIVATION_SCALE, GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
 from planner.costmodel.shape import ModelShape
 from planner.costmodel.strategy import Strategies
@@ -49,6 +50,8 @@ class MemoryConfig:
     # planner.costmodel.reliability.Reliability. When set, ``evaluate`` and the solver's grid report
     # EXPECTED tokens/s (ideal / slowdown(params, GPUs)); MFU stays the clean figure. None = clean run.
     reliability: object | None = None
+    # Issue #16: share of the MoE all-to-all hidden behind compute (planner.costmodel.moe.A2A_OVERLAP)
+    a2a_overlap: float = moe.A2A_OVERLAP
 
     def usable_bytes(self, memory_bytes: float) -> float:
         """HBM the process may fill (``total`` of the breakdown, which includes framework overhead)."""
@@ -58,9 +61,12 @@ class MemoryConfig:
 def params_per_gpu(shape: ModelShape, s: Strategies):
     """Parameters held by the GPU of the heaviest pipeline stage: the transformer body split over
     t·p, plus the V·h embedding (first stage) or output head (last stage) split over t; with one
-    stage, both (the whole of an untied pair)."""
+    stage, both (the whole of an untied pair). Routed MoE experts are not in it: they are sharded by
+    expert parallelism (``moe.expert_params_per_gpu``)."""
     embedding = shape.embedding_params
     body = np.maximum(shape.params - embedding, 0.0)
+    if moe.is_moe(shape):
+        body = np.maximum(body - shape.routed_expert_params, 0.0)
     stage_end = np.where(np.asarray(s.pp) > 1, shape.vocab * shape.hidden * 1.0, embedding)
     stage_share = s.stage_layers(shape.layers) / shape.layers        # 1/p when p divides the layers
     return body * stage_share / s.tp + stage_end / s.tp
@@ -75,6 +81,8 @@ def activation_units_per_layer(shape: ModelShape):
     norms = 4.0
     attention = 7.0 + 4.0 * shape.kv_fraction
     mlp = 3.0 + np.where(shape.gated_mlp, 6.0, 4.0) * shape.ffn_hidden / shape.hidden
+    if moe.is_moe(shape):       # the heaviest stage is taken to hold MoE layers (issue #16)
+        mlp = np.where(np.asarray(shape.experts) > 0, moe.mlp_activation_units(shape), mlp)
     return norms + attention + mlp
 
 
@@ -103,6 +111,15 @@ def memory_breakdown(shape: ModelShape, s: Strategies,
     gradients = GRAD_BYTES[precision_idx] * local_params / np.where(zero >= 2, dp, 1.0)
     optimizer = OPTIMIZER_BYTES[precision_idx] * local_params / np.where(zero >= 1, dp, 1.0)
     layer_params = (shape.shape_params - shape.embedding_params) / shape.layers / tp   # one block's weights
+    if moe.is_moe(shape):
+        # routed experts (sharded by t·ep, over the expert-DP group d·c/ep) beside the t·p-sharded body
+        experts = moe.expert_params_per_gpu(shape, s)
+        edp = np.asarray(s.expert_shard_group, dtype=float)
+        weights = weights + WEIGHT_BYTES[precision_idx] * experts / np.where(zero >= 3, edp, 1.0)
+        gradients = gradients + GRAD_BYTES[precision_idx] * experts / np.where(zero >= 2, edp, 1.0)
+        optimizer = optimizer + OPTIMIZER_BYTES[precision_idx] * experts / np.where(zero >= 1, edp, 1.0)
+        layer_params = (np.maximum(shape.params - shape.embedding_params - shape.routed_expert_params, 0.0)
+                        / shape.layers / tp + experts / np.maximum(moe.moe_layers_per_stage(shape, s), 1.0))
     # only sharded weights need gathering: at d = 1 ZeRO-3 shards nothing (as in throughput.py)
     gather_buffer = np.where((zero >= 3) & (dp > 1), 2.0 * layer_params * WEIGHT_BYTES[precision_idx], 0.0)
 

@@ -54,6 +54,17 @@ class ModelShape:
     tied_embeddings: bool = True
     head_dim: int | None = None
     name: str | None = None           # preset id, config file or shape rule it came from
+    # Mixture of experts (issue #16; planner.costmodel.moe). 0 = dense, which leaves every dense
+    # formula untouched. ``moe_layers`` blocks hold ``experts`` routed experts of inner width
+    # ``expert_ffn_hidden`` of which ``top_k`` serve a token, plus always-on shared experts of
+    # total inner width ``shared_ffn_hidden``; ``params`` counts all experts (memory), the weight
+    # FLOPs count the active ones (``params - inactive_params``).
+    experts: int = 0
+    top_k: int = 0
+    moe_layers: int = 0
+    expert_ffn_hidden: int = 0
+    shared_ffn_hidden: int = 0
+    node_limit: int = 0               # nodes a token's experts may span (DeepSeek-V3: 4); 0 = no limit
 
     def __post_init__(self) -> None:
         if self.kv_heads is None:
@@ -65,10 +76,33 @@ class ModelShape:
 
     def wire(self) -> Shape:
         """The wire form (``planner.types.estimates.Shape``) of a scalar shape."""
+        moe = {} if not self.experts else dict(
+            experts=int(self.experts), top_k=int(self.top_k), moe_layers=int(self.moe_layers),
+            expert_ffn_hidden=int(self.expert_ffn_hidden), active_params=float(self.active_params))
         return Shape(params=float(self.params), layers=int(self.layers), hidden=int(self.hidden), heads=int(self.heads),
                      vocab=int(self.vocab), seq_len=int(self.seq_len), kv_heads=int(self.kv_heads),
                      ffn_hidden=int(self.ffn_hidden), gated_mlp=bool(self.gated_mlp),
-                     tied_embeddings=bool(self.tied_embeddings), head_dim=int(self.head_dim), name=self.name)
+                     tied_embeddings=bool(self.tied_embeddings), head_dim=int(self.head_dim), name=self.name, **moe)
+
+    @property
+    def expert_params_each(self):
+        """Weights of one routed expert's MLP: 3·h·f_e gated, 2·h·f_e plain (0 for dense)."""
+        return np.where(self.gated_mlp, 3.0, 2.0) * self.hidden * self.expert_ffn_hidden
+
+    @property
+    def routed_expert_params(self):
+        """All routed experts of all MoE layers: the weights expert parallelism shards (0 for dense)."""
+        return self.moe_layers * self.experts * self.expert_params_each
+
+    @property
+    def inactive_params(self):
+        """Routed experts a token is not sent to, over all MoE layers (0 for dense)."""
+        return self.moe_layers * (self.experts - self.top_k) * self.expert_params_each
+
+    @property
+    def active_params(self):
+        """Parameters one token uses (= params for a dense model)."""
+        return self.params - self.inactive_params
 
     @property
     def attention_width(self):
@@ -146,16 +180,30 @@ def explicit_shape(params: float | None, layers: int, hidden: int, heads: int,
 
 
 def shape_from_architecture(arch: Architecture, seq_len: int, name: str | None = None) -> ModelShape:
-    """The cost model's view of a described architecture, with its exact parameter count."""
+    """The cost model's view of a described architecture, with its exact parameter count.
+
+    Mixture of experts (issue #16): ``params`` is the total count (memory), the routed experts are
+    described by experts/top_k/moe_layers/expert_ffn_hidden so FLOPs follow the active count.
+    Multi-head latent attention (DeepSeek-V2/V3) is costed as multi-head attention with
+    ``kv_heads = heads`` and ``head_dim = (d_qk + d_v)/2``: the attention-core FLOPs
+    ``6·H·(d_qk + d_v)`` per key and the K+V activation width ``H·(d_qk + d_v)`` are then exact
+    (K and V are materialised per head in training); the latent down-projections' activations and the
+    smaller KV cache (inference only) are not modelled. Multi-token-prediction modules are left out
+    (DeepSeek-V3: one extra block and head, ~2 % of the FLOPs), as in the 671B count."""
+    moe = {}
     if arch.is_moe:
-        raise InputError(f"model: {name or 'this model'} is a mixture of experts; the cost model covers dense "
-                         "models so far (MoE planning is issue #16)", "model")
+        moe = dict(experts=arch.experts, top_k=arch.top_k, moe_layers=arch.moe_layer_count,
+                   expert_ffn_hidden=arch.expert_ffn_hidden,
+                   shared_ffn_hidden=arch.shared_experts * (arch.shared_expert_ffn_hidden or 0),
+                   node_limit=arch.routed_node_limit or 0)
+    head_dim, kv_heads = arch.head_dim, arch.kv_heads
     if arch.is_mla:
-        raise InputError(f"model: {name or 'this model'} uses multi-head latent attention, not modelled yet", "model")
+        head_dim, kv_heads = (arch.qk_head_dim + arch.value_head_dim) // 2, arch.heads
     return ModelShape(params=float(parameter_count(arch)), layers=arch.layers, hidden=arch.hidden, heads=arch.heads,
-                      vocab=arch.vocab, seq_len=seq_len, kv_heads=arch.kv_heads, ffn_hidden=arch.ffn_hidden,
+                      vocab=arch.vocab, seq_len=seq_len, kv_heads=kv_heads,
+                      ffn_hidden=arch.ffn_hidden or arch.expert_ffn_hidden,
                       gated_mlp=arch.mlp in GATED_MLPS, tied_embeddings=arch.tied_embeddings,
-                      head_dim=arch.head_dim, name=name)
+                      head_dim=head_dim, name=name, **moe)
 
 
 def resolve_model(spec: str, extra_files=()) -> tuple[Architecture, str]:
@@ -180,14 +228,29 @@ def describe_model(*, seq_len: int, model: str | None = None, params: float | No
                    layers: int | None = None, hidden: int | None = None, heads: int | None = None,
                    kv_heads: int | None = None, ffn_hidden: int | None = None, mlp: str | None = None,
                    vocab: int | None = None, tied_embeddings: bool | None = None,
-                   derive=None) -> ModelShape:
+                   derive=None, moe: dict | None = None) -> ModelShape:
     """The shape a request describes, in order of precedence:
     ``model`` (a preset or config.json, with any of the individual fields overriding it); all of
     layers/hidden/heads (plus the optional fields); or ``params`` alone, shaped by ``derive``
-    (default: ``shape_for_params``)."""
+    (default: ``shape_for_params``). ``moe`` holds mixture-of-experts fields (experts, top_k,
+    shared_experts, expert_ffn_hidden, first_dense_layers) overriding the model's or making a
+    described shape sparse (issue #16)."""
     given = {k: v for k, v in dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
                                    ffn_hidden=ffn_hidden, vocab=vocab, tied_embeddings=tied_embeddings,
                                    mlp=mlp).items() if v is not None}
+    sparse = {k: v for k, v in (moe or {}).items() if v is not None}
+    if sparse and model is None and all((layers, hidden, heads)):
+        try:
+            arch = Architecture(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn_hidden=ffn_hidden,
+                                mlp=mlp or "gelu", vocab=vocab or DEFAULT_VOCAB,
+                                tied_embeddings=True if tied_embeddings is None else tied_embeddings, **sparse)
+        except CatalogError as error:
+            raise InputError(str(error), str(error).split(":")[0]) from None
+        return shape_from_architecture(arch, seq_len, "described MoE")
+    if sparse and model is None:
+        field = next(iter(sparse))
+        raise InputError(f"{field}: applies to a described model (--model, or --layers/--hidden/--heads)", field)
+    given.update(sparse)
     if model is not None:
         if params is not None:
             raise InputError("params: give params or model, not both (the model's count is exact)", "params")

@@ -57,6 +57,7 @@ class SearchSpace:
     cp: tuple[int, ...] = (1,)                  # context parallel; the solver adds more for long sequences
     vpp: tuple[int, ...] = (1,)                 # virtual pipeline stages (interleaved 1F1B)
     uneven_pp: bool = False                     # allow p not dividing the layers (user-fixed p)
+    ep: tuple[int, ...] = (1,)                  # expert parallel (MoE; planner.costmodel.moe.expert_parallel_choices)
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,15 @@ class Strategies:
     grad_accum: np.ndarray
     cp: np.ndarray = 1
     vpp: np.ndarray = 1
+    ep: np.ndarray = 1          # expert parallel: carved out of the d·c ranks (Megatron-Core MoE "folding")
 
     @classmethod
     def from_degrees(cls, *, tp=1, pp=1, dp=1, zero=0, precision_idx=3, recompute_idx=0, micro_batch=1,
-                     grad_accum=1, cp=1, vpp=1) -> "Strategies":
+                     grad_accum=1, cp=1, vpp=1, ep=1) -> "Strategies":
         """Strategies given by their parallel degrees (the GPU count follows)."""
         return cls(gpus=np.asarray(dp) * replica_size(tp, pp, cp), tp=tp, pp=pp, zero=zero,
                    precision_idx=precision_idx, recompute_idx=recompute_idx, micro_batch=micro_batch,
-                   grad_accum=grad_accum, cp=cp, vpp=vpp)
+                   grad_accum=grad_accum, cp=cp, vpp=vpp, ep=ep)
 
     @property
     def model_parallel(self):
@@ -107,6 +109,12 @@ class Strategies:
         return np.ceil(np.asarray(layers) / np.asarray(self.pp))
 
     @property
+    def expert_shard_group(self):
+        """Ranks holding the same routed experts, over which their ZeRO shards and gradients are
+        reduced: d·c/ep (Megatron-Core's expert-data-parallel group, world / (etp·ep·pp) with etp = t)."""
+        return self.shard_group / np.asarray(self.ep)
+
+    @property
     def global_batch_seqs(self):
         return self.grad_accum * self.dp * self.micro_batch
 
@@ -130,7 +138,7 @@ class Strategies:
                         recompute=RECOMPUTE_ORDER[int(one.recompute_idx[0])],
                         micro_batch=int(one.micro_batch[0]), grad_accum=int(one.grad_accum[0]),
                         global_batch_sequences=int(one.global_batch_seqs[0]), sequence_parallel=tp > 1,
-                        cp=int(one.cp[0]), vpp=int(one.vpp[0]))
+                        cp=int(one.cp[0]), vpp=int(one.vpp[0]), ep=int(one.ep[0]))
 
 
 def powers_of_two_upto(n: int) -> list[int]:
@@ -141,17 +149,17 @@ def powers_of_two_upto(n: int) -> list[int]:
     return out
 
 
-CHOICE_FIELDS = ("tp", "pp", "zero", "precision_idx", "recompute_idx", "micro_batch", "cp", "vpp")
+CHOICE_FIELDS = ("tp", "pp", "zero", "precision_idx", "recompute_idx", "micro_batch", "cp", "vpp", "ep")
 
 
 def candidate_choices(gpu: GPUSpec, space: SearchSpace, precisions) -> dict[str, np.ndarray]:
-    """Every (t, p, zero, precision, recompute, b, c, v) combination of ``space``, as arrays by field."""
+    """Every (t, p, zero, precision, recompute, b, c, v, ep) combination of ``space``, as arrays by field."""
     tps = space.tp or tuple(powers_of_two_upto(gpu.gpus_per_node))
     pps = space.pp or tuple(powers_of_two_upto(space.max_pp))
     precision_idx = [PRECISION_ORDER.index(p) for p in precisions]
     recompute_idx = [RECOMPUTE_ORDER.index(r) for r in space.recompute]
     combos = list(product(tps, pps, space.zero, precision_idx, recompute_idx, space.micro_batches, space.cp,
-                          space.vpp))
+                          space.vpp, space.ep))
     table = np.array(combos, dtype=np.int64).reshape(-1, len(CHOICE_FIELDS)).T
     return dict(zip(CHOICE_FIELDS, table))
 
@@ -166,6 +174,10 @@ def layout_mask(s: Strategies, *, shape: ModelShape, gpus_per_node: int, zero_fi
     cp_ok = (s.cp == 1) | (shape.seq_len % (2 * np.asarray(s.cp)) == 0)
     ok = ((s.gpus % group == 0) & (s.tp <= gpus_per_node) & (shape.heads % s.tp == 0)
           & (shape.kv_heads % s.tp == 0) & stages_ok & cp_ok & ((s.vpp == 1) | (s.pp > 1)))
+    ep = np.asarray(s.ep)
+    if np.any(ep != 1):     # MoE: experts divisible by ep, ep dividing the d·c ranks (planner.costmodel.moe)
+        ok = ok & ((ep == 1) | ((np.asarray(shape.experts) % ep == 0) & (np.asarray(shape.experts) > 0)
+                                & (np.round(s.shard_group).astype(np.int64) % ep == 0)))
     return ok & ((s.zero == 0) | (s.shard_group > 1) | zero_fixed)
 
 

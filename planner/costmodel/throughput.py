@@ -23,6 +23,7 @@ import numpy as np
 
 from catalogs.schema import GPUSpec
 from planner.costmodel import calibration as cal
+from planner.costmodel import moe
 from planner.costmodel.flops import attention_flops_per_token, hardware_flops_per_token
 from planner.costmodel.memory import params_per_gpu
 from planner.costmodel.precision import COMM_BYTES, GRAD_BYTES, OPTIMIZER_BYTES, PRECISION_ORDER, WEIGHT_BYTES
@@ -88,7 +89,7 @@ def data_parallel_ring(gpu: GPUSpec, s: Strategies):
 
 
 def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_efficiency: float | None = None,
-                        memory_traffic: float | None = None) -> dict[str, np.ndarray]:
+                        memory_traffic: float | None = None, a2a_overlap: float = moe.A2A_OVERLAP) -> dict[str, np.ndarray]:
     """Seconds per optimizer step and its parts; the strategy's fields broadcast as arrays.
     ``compute`` includes the attention core (at FlashAttention speed, see ``attention_rate``);
     ``gemm_efficiency`` overrides the GEMM rate with peak × that fraction (tests, what-ifs)."""
@@ -138,7 +139,19 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     cp_traffic = np.where(cp > 1, 3.0 * (cp - 1.0) / cp * kv_bytes * layers_per_stage / cp_bw, 0.0)
     cp_comm = np.maximum(0.0, cp_traffic - attention_core)
 
-    slot = math + memory + tp_comm + pp_comm + cp_comm
+    sparse = moe.is_moe(shape)
+    ep_comm = 0.0
+    if sparse:
+        # issue #16: the busiest EP rank's extra routed-expert GEMMs (load imbalance) and the exposed
+        # all-to-all dispatch/combine (planner.costmodel.moe)
+        recompute_factor = np.choose(recompute_idx, [1.0, 1.0, 4.0 / 3.0])
+        math = math + (moe.LOAD_IMBALANCE - 1.0) * moe.expert_flops_per_token(shape) * recompute_factor * work / gemm_rate
+        fp8 = np.asarray(precision_idx) == PRECISION_ORDER.index("fp8")
+        a2a = moe.all_to_all_seconds(shape, gpu, s, tokens_per_micro=tokens_per_micro, elem_bytes=COMM_BYTES[precision_idx],
+                                     dispatch_bytes=np.where(fp8, 1.0, COMM_BYTES[precision_idx]),
+                                     recompute_idx=recompute_idx, link_bytes_per_s=link, network_bytes_per_s=network)
+        ep_comm = np.maximum(0.0, a2a - a2a_overlap * math)
+    slot = math + memory + tp_comm + pp_comm + cp_comm + ep_comm
     # 1F1B bubble (p−1)/(v·m) of the step (Narayanan et al. 2021 §2.2): p−1 slots of a chunk of 1/v
     bubble = (pp - 1.0) / vpp * slot
     pipeline = m * slot + bubble
@@ -146,6 +159,10 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     local_params = params_per_gpu(shape, s)
     dp_bw, ring = data_parallel_ring(gpu, s)
     one_pass = ring * COMM_BYTES[precision_idx] * local_params / dp_bw   # one reduce-scatter or all-gather
+    if sparse:      # routed experts are reduced over the expert-DP group d·c/ep
+        expert_params = moe.expert_params_per_gpu(shape, s)
+        edp = np.asarray(s.expert_shard_group, dtype=float)
+        one_pass = one_pass + np.where(edp > 1, (edp - 1.0) / edp, 0.0) * COMM_BYTES[precision_idx] * expert_params / dp_bw
     backward = (2.0 / 3.0) * (math + memory)                                # backward share of a slot
     # ZeRO-0: gradient all-reduce (= reduce-scatter + all-gather) once per step, hidden behind the
     # last backward. ZeRO-1: the reduce-scatter is hidden the same way, but the all-gather of the
@@ -160,6 +177,9 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     window = cal.DP_OVERLAP * backward * np.where(zero == 2, m, 1.0)
     exposed_gather = np.where((zero == 1) | (zero == 2), one_pass, 0.0)
     zero3_traffic = m * (2.0 * ring * WEIGHT_BYTES[precision_idx] * local_params / dp_bw + one_pass)
+    if sparse:      # ZeRO-3 also gathers the routed experts' shards over the expert-DP group
+        zero3_traffic = zero3_traffic + m * 2.0 * np.where(edp > 1, (edp - 1.0) / edp, 0.0) \
+            * WEIGHT_BYTES[precision_idx] * expert_params / dp_bw
     dp_exposed = np.where(zero >= 3, np.maximum(0.0, zero3_traffic - cal.DP_OVERLAP * m * slot),
                           np.maximum(0.0, sync - window) + exposed_gather)
 
@@ -167,10 +187,16 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
         WEIGHT_BYTES[precision_idx] / np.where(zero >= 3, dp, 1.0)
         + GRAD_BYTES[precision_idx] / np.where(zero >= 2, dp, 1.0)
         + OPTIMIZER_BYTES[precision_idx] / np.where(zero >= 1, dp, 1.0))
+    if sparse:
+        state_bytes = state_bytes + expert_params * (
+            WEIGHT_BYTES[precision_idx] / np.where(zero >= 3, edp, 1.0)
+            + GRAD_BYTES[precision_idx] / np.where(zero >= 2, edp, 1.0)
+            + OPTIMIZER_BYTES[precision_idx] / np.where(zero >= 1, edp, 1.0))
     optimizer = 2.0 * state_bytes / gpu.memory_bandwidth_bytes_per_s
 
     total = pipeline + dp_exposed + optimizer
-    return {
+    extra = {"expert_parallel": m * ep_comm} if sparse else {}
+    return {**extra,
         "compute": m * math,
         "memory_bound": m * memory,
         "tensor_parallel": m * tp_comm,

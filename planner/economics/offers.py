@@ -87,10 +87,11 @@ def _on_terms(request: SolveRequest, offers: list[Offer], provider: str, explici
 
 
 def _catalog_offers(request: SolveRequest, catalog: Catalog) -> list[Offer]:
+    """Availability entries resolved against the catalog (default: every GPU with ``default_search``, rented)."""
     entries = request.availability
     if entries is None:
         return [Offer(g, DEFAULT_MAX_GPUS_PER_TYPE, "rent", g.price_usd_per_gpu_hour, g.purchase_price_usd)
-                for g in catalog]
+                for g in catalog if g.default_search]
     offers, seen = [], set()
     for i, entry in enumerate(entries):
         gpu = catalog.get(entry.gpu, field=f"availability.{i}.gpu")

@@ -20,7 +20,9 @@ def shape_line(shape) -> str:
     kv = f" ({shape.kv_heads} KV)" if shape.kv_heads and shape.kv_heads < shape.heads else ""
     mlp = f", SwiGLU {shape.ffn_hidden}" if shape.gated_mlp else ""
     vocab = f", vocab {shape.vocab:,}{'' if shape.tied_embeddings else ' untied'}" if (shape.vocab != 32000 or not shape.tied_embeddings) else ""
-    return f"{shape.layers} layers × {shape.hidden} hidden, {shape.heads} heads{kv}{mlp}{vocab}, seq {shape.seq_len}"
+    moe = (f", MoE {shape.experts} experts top-{shape.top_k} ({fmt_count(shape.active_params)} active)"
+           if getattr(shape, "experts", None) else "")
+    return f"{shape.layers} layers × {shape.hidden} hidden, {shape.heads} heads{kv}{mlp}{vocab}{moe}, seq {shape.seq_len}"
 
 
 def memory_table(estimate: Estimate, title: str = "Memory per GPU"):
@@ -62,7 +64,8 @@ def render_estimate(estimate: Estimate) -> None:
 
     console = Console()
     verdict = "[green]fits[/green]" if estimate.fits else "[red]DOES NOT FIT[/red]"
-    console.print(f"[bold]{fmt_count(estimate.params)} params on {fmt_count(estimate.tokens)} tokens, "
+    active = f" ({fmt_count(estimate.shape.active_params)} active)" if estimate.shape.experts else ""
+    console.print(f"[bold]{fmt_count(estimate.params)} params{active} on {fmt_count(estimate.tokens)} tokens, "
                   f"{estimate.gpus} × {estimate.gpu}[/bold] ({estimate.nodes} nodes): {verdict} in memory")
     console.print(f"strategy ({estimate.strategy_source}): {strategy_line(estimate.strategy)}")
     table = Table(show_header=False)
@@ -111,10 +114,11 @@ def render_plan(plan) -> None:
 
     console = Console()
     hardware = ", ".join(f"{n} × {g}" for g, n in plan.allocation.items()) or f"{plan.gpus} × {plan.gpu}"
-    console.print(f"[bold]Train a {fmt_count(plan.params)}-parameter model on {fmt_count(plan.tokens)} tokens "
+    active = f" ({fmt_count(plan.shape.active_params)} active)" if plan.shape.experts else ""
+    console.print(f"[bold]Train a {fmt_count(plan.params)}-parameter model{active} on {fmt_count(plan.tokens)} tokens "
                   f"on {hardware} ({plan.gpu_mode})[/bold]")
     console.print(f"predicted loss [bold]{plan.loss:.4f}[/bold] ({plan.law} law), "
-                  f"{plan.tokens_per_param:.1f} tokens/param (compute-optimal ≈ {plan.compute_optimal_tokens_per_param:.1f})")
+                  f"{plan.tokens_per_param:.1f} tokens/{'active ' if plan.shape.experts else ''}param (compute-optimal ≈ {plan.compute_optimal_tokens_per_param:.1f})")
     binding = ", ".join(plan.binding_constraints) or "none"
     console.print(f"binding: [bold]{binding}[/bold]")
     for sentence in plan.explanation:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from catalogs.loader import Catalog, load_catalog
 from planner.costmodel.memory import MemoryConfig
+from planner.costmodel.moe import sparse_shape
 from planner.costmodel.reliability import Reliability, request_reliability, with_overrides
 from planner.costmodel.shape import FAMILIES, ModelShape, family_shapes
 from planner.costmodel.strategy import SearchSpace, context_parallel_choices, effective_precisions
@@ -70,6 +71,9 @@ class Problem:
     confidence: float | None = None       # plan so deadline and budget hold with this probability
     time_margin: float = 1.0              # predicted time × margin = the time at that probability
     loss_tolerance: float = 0.0           # min_loss near-ties (planner.search.near_ties); 0 = strict optimum
+    # Issue #16: a sparse variant (planner.costmodel.moe.MoEVariant). Sizes are then ACTIVE
+    # parameters; each shape is the family's dense shape with its MLPs made experts.
+    moe: object | None = None
 
     @property
     def deadline_s(self) -> float:
@@ -98,8 +102,12 @@ class Problem:
         return any(o.terms is not None for o in self.offers)
 
     def shapes(self, params: float) -> tuple[ModelShape, ...]:
-        """Candidate shapes of a model of ``params`` parameters in the request's family, best first."""
-        return family_shapes(float(params), self.seq_len, self.vocab, self.family)
+        """Candidate shapes of a model of ``params`` parameters in the request's family, best first
+        (with ``moe`` set: of ``params`` active parameters, sparse)."""
+        shapes = family_shapes(float(params), self.seq_len, self.vocab, self.family)
+        if self.moe is not None:
+            shapes = tuple(sparse_shape(shape, self.moe, float(params)) for shape in shapes)
+        return shapes
 
 
 def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Problem:

@@ -34,7 +34,11 @@ def solve(request: SolveRequest, *, catalog: Catalog | None = None, refine: bool
         if not any(o.max_count > 0 for o in problem.offers):
             raise InfeasibleError("no GPUs available: every availability max_count is 0", "availability",
                                   fix="allow at least one GPU type with max_count >= 1")
-        plan = OBJECTIVES[problem.objective](problem)
+        if request.allow_moe:       # issue #16: dense or sparse, whichever predicts the lower loss
+            from planner.search.moe_choice import solve_allowing_moe
+            plan = solve_allowing_moe(problem)
+        else:
+            plan = OBJECTIVES[problem.objective](problem)
     except InfeasibleError as error:
         return SolveResult.infeasible(Infeasibility(binding_constraint=error.binding, message=str(error),
                                                     fix=error.fix))

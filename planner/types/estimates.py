@@ -32,10 +32,12 @@ class Strategy(BaseModel):
     sequence_parallel: bool = Field(description="Megatron sequence parallelism (on whenever tp > 1)")
     cp: int = Field(1, ge=1, description="context-parallel size: the sequence split over cp GPUs (ring attention)")
     vpp: int = Field(1, ge=1, description="virtual pipeline stages per GPU (interleaved 1F1B; 1 = plain 1F1B)")
+    ep: int = Field(1, ge=1, description="expert-parallel size: routed experts sharded over ep GPUs (MoE only)")
 
     def degrees(self) -> str:
-        """``TP=8 PP=16 DP=128`` with ``CP=…`` and ``VPP=…`` when used: the parallel degrees in one place."""
-        extra = (f" CP={self.cp}" if self.cp > 1 else "") + (f" VPP={self.vpp}" if self.vpp > 1 else "")
+        """``TP=8 PP=16 DP=128`` with ``CP=…``, ``VPP=…`` and ``EP=…`` when used: the parallel degrees in one place."""
+        extra = (f" CP={self.cp}" if self.cp > 1 else "") + (f" VPP={self.vpp}" if self.vpp > 1 else "") \
+            + (f" EP={self.ep}" if self.ep > 1 else "")
         return f"TP={self.tp} PP={self.pp}{extra} DP={self.dp}"
 
 
@@ -56,6 +58,12 @@ class Shape(BaseModel):
     tied_embeddings: bool = True
     head_dim: int | None = None
     name: str | None = Field(None, description="preset, config file or shape rule it came from")
+    # mixture of experts (issue #16): absent for dense models
+    experts: int | None = Field(None, description="routed experts per MoE layer")
+    top_k: int | None = Field(None, description="routed experts per token")
+    moe_layers: int | None = Field(None, description="blocks whose MLP is a mixture of experts")
+    expert_ffn_hidden: int | None = Field(None, description="inner width of one routed expert")
+    active_params: float | None = Field(None, description="parameters one token uses (FLOPs follow these)")
 
 
 class MemoryBreakdown(BaseModel):
@@ -80,6 +88,7 @@ class TimeBreakdown(BaseModel):
     tensor_parallel: float
     pipeline_p2p: float
     context_parallel: float = 0.0
+    expert_parallel: float = Field(0.0, description="exposed MoE all-to-all dispatch/combine (issue #16)")
     pipeline_bubble: float
     data_parallel_exposed: float
     optimizer: float
@@ -235,6 +244,15 @@ class EstimateRequest(ArchitectureFields):
     pp: int | None = Field(None, ge=1, le=1024)
     cp: int | None = Field(None, ge=1, le=1024, description="context-parallel size (default: searched for long sequences)")
     vpp: int | None = Field(None, ge=1, le=64, description="virtual pipeline stages (interleaved 1F1B)")
+    ep: int | None = Field(None, ge=1, le=4096, description="expert-parallel size (MoE; default: searched)")
+    a2a_overlap: float | None = Field(None, ge=0, le=1, description="share of the MoE all-to-all hidden behind "
+                                                                    "compute (default 0; DeepSeek's DualPipe: 1)")
+    # ---- Issue #16: mixture-of-experts overrides of a preset / config (or a dense shape made sparse)
+    experts: int | None = Field(None, ge=1, le=65_536, description="routed experts per MoE layer")
+    top_k: int | None = Field(None, ge=1, le=65_536, description="routed experts per token")
+    shared_experts: int | None = Field(None, ge=0, le=1024, description="always-on shared experts")
+    expert_ffn_hidden: int | None = Field(None, ge=1, le=10_000_000, description="inner width of one expert")
+    first_dense_layers: int | None = Field(None, ge=0, le=10_000, description="leading dense (non-MoE) layers")
     zero: int | None = Field(None, ge=0, le=3)
     precision: PrecisionName | None = None
     recompute: RecomputeName | None = None

@@ -61,6 +61,9 @@ class SolveRequest(NoBoolInts):
     global_batch_tokens: float | None = Field(None, ge=1, le=1e10)
     max_global_batch_tokens: float | None = Field(None, ge=1, le=1e10)
     allow_mixed: bool = Field(False, description="let the ILP mix GPU types across data-parallel groups")
+    allow_moe: bool = Field(False, description="min_loss: let the search choose a mixture-of-experts model "
+                                               "(planner.costmodel.moe.MOE_LATTICE) over a dense one, both scored "
+                                               "by the joint MoE law ludziejewski2025")
     # ---- Issue #15: realism overrides (defaults: catalogs/data/reliability.toml, regions.toml)
     failure_rate_per_gpu_hour: float | None = Field(None, ge=0, lt=1, description="job-interrupting failures per GPU-hour")
     checkpoint_bandwidth_bytes_per_s: float | None = Field(None, gt=0, le=1e15, description="per-GPU checkpoint write bandwidth")
@@ -95,4 +98,9 @@ class SolveRequest(NoBoolInts):
             raise ValueError("min_cost needs tokens or target_loss")
         if self.provider is not None and self.allow_mixed:
             raise ValueError("provider: rental terms apply to one GPU type per job; drop allow_mixed")
+        if self.allow_moe and self.objective != "min_loss":
+            raise ValueError("allow_moe: only for min_loss (planner best); give a model to cost instead")
+        if self.allow_moe and self.law is not None and self.law.strip().lower() != "ludziejewski2025":
+            raise ValueError("allow_moe: dense and MoE plans are both scored by the joint law ludziejewski2025; "
+                             "omit law (or give ludziejewski2025)")
         return self

@@ -15,7 +15,7 @@ class Alternative(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["gpu_type", "strategy"]
+    kind: Literal["gpu_type", "strategy", "architecture"]
     description: str
     gpu: str
     gpus: int

@@ -16,9 +16,9 @@ from catalogs.schema import PRECISIONS, GPUSpec
 
 EXPECTED_IDS = {
     "v100-32gb", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "b200",
-    "l40s", "a10g", "l4", "mi300x",
+    "l40s", "a10g", "l4", "mi300x", "h800",
 }
-FP8_IDS = {"h100-sxm", "h100-pcie", "h200", "b200", "l40s", "l4", "mi300x"}
+FP8_IDS = {"h100-sxm", "h100-pcie", "h200", "b200", "l40s", "l4", "mi300x", "h800"}
 SOURCE_FIELDS = {
     "memory_bytes", "peak_flops", "memory_bandwidth_bytes_per_s",
     "intra_node_bandwidth_bytes_per_s", "inter_node_bandwidth_bytes_per_s", "power_watts",

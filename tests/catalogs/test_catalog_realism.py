@@ -276,10 +276,14 @@ def test_rental_terms_refer_to_catalog_gpus():
 
 # --------------------------------------------------------------------------------------------- H800
 
-def test_h800_loads_from_its_optional_file():
-    catalog = load_catalog([optional_gpu_file("h800")])
+def test_h800_is_built_in_but_not_searched_by_default():
+    catalog = builtin_catalog()
     h800, h100 = catalog.get("H800"), catalog.get("h100-sxm")
-    assert "h800" not in builtin_catalog().ids()                    # opt-in, built-in list unchanged
+    assert "h800" in catalog.ids() and not h800.default_search      # named only: no provider rents it
+    assert all(g.default_search for g in catalog if g.id != "h800")
+    from planner.economics.offers import resolve_offers
+    from planner.types.requests import SolveRequest
+    assert "h800" not in {o.gpu.id for o in resolve_offers(SolveRequest(budget_usd=1e5), catalog)}
     assert h800.peak_flops == h100.peak_flops                        # same Hopper tensor cores
     assert h800.intra_node_bandwidth_bytes_per_s == pytest.approx(200e9)   # 400 GB/s bidirectional
     assert h800.intra_node_bandwidth_bytes_per_s < h100.intra_node_bandwidth_bytes_per_s

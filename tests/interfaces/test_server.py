@@ -77,6 +77,11 @@ def test_estimate_price_override(server):
     ({**ESTIMATE, "tp": 3}, ["body", "tp"], "allowed"),                            # the core's error
     ({**ESTIMATE, "gpus": 500_000}, ["body", "gpus"], "max_gpus_per_type"),        # a server limit
     ({**ESTIMATE, "nonsense": 1}, ["body", "nonsense"], "Extra inputs"),
+    # issue #16: bad MoE settings are one-field input errors
+    ({"model": "mixtral-8x7b", "tokens": 1e9, "gpu": "h100-sxm", "gpus": 8, "ep": 3}, ["body", "ep"],
+     "must divide the 8 experts"),
+    ({"model": "mixtral-8x7b", "tokens": 1e9, "gpu": "h100-sxm", "gpus": 8, "top_k": 9}, ["body", "top_k"],
+     "between 1 and experts"),
 ])
 def test_estimate_bad_input_is_422_with_field_path(server, body, loc, words):
     response = server.post("/v1/plans/estimate", json=body)

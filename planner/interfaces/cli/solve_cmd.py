@@ -16,7 +16,7 @@ from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOpt
 from planner.interfaces.render import render_infeasible, render_plan
 from planner.search.solver import solve
 from planner.types.availability import parse_availability
-from planner.types.errors import validate_model
+from planner.types.errors import InputError, validate_model
 from planner.types.plan_file import plan_file_from_plan, write_plan_file
 from planner.types.requests import SolveRequest
 from planner.types.units import parse_count, parse_duration_s, parse_money_usd
@@ -88,6 +88,8 @@ def best(
     global_batch_tokens: Optional[str] = typer.Option(None, help="tokens per optimizer step (default 4M)"),
     max_global_batch_tokens: Optional[str] = typer.Option(None, help="batch limit (default 16M tokens)"),
     allow_mixed: bool = typer.Option(False, "--allow-mixed", help="let one job mix GPU types"),
+    allow_moe: bool = typer.Option(False, "--allow-moe", help="let the search choose a mixture-of-experts model "
+                                                              "(scored with the joint MoE law ludziejewski2025)"),
     failure_rate: Optional[float] = FailureRateOption,
     checkpoint_bandwidth: Optional[str] = CheckpointBandwidthOption,
     restart_time: Optional[str] = RestartTimeOption,
@@ -106,6 +108,9 @@ def best(
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
 ) -> None:
     """The best model (lowest predicted loss) you can train with this money and time."""
+    if allow_moe and out is not None:
+        raise InputError("out: plan files do not describe mixture-of-experts models yet; drop --out or --allow-moe",
+                         "out")
     request = _build_request(objective="min_loss", budget_usd=budget_usd, deadline=deadline, gpus=gpus,
                              precisions=precisions, seq_len=seq_len, family=family, vocab=vocab, unique_tokens=unique_tokens,
                              inference_tokens=inference_tokens, power_cap_kw=power_cap_kw,
@@ -115,7 +120,7 @@ def best(
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
                              confidence=confidence, loss_tolerance=loss_tolerance, provider=provider,
-                             spot=spot or None)
+                             spot=spot or None, **({"allow_moe": True} if allow_moe else {}))
     _answer(request, catalog, json_output, out)
 
 

@@ -47,7 +47,7 @@ def search_counts(request, catalog) -> int:
     from planner.types.requests import DEFAULT_MAX_GPUS_PER_TYPE
 
     if request.availability is None:
-        entries = [(gpu, DEFAULT_MAX_GPUS_PER_TYPE) for gpu in catalog]
+        entries = [(gpu, DEFAULT_MAX_GPUS_PER_TYPE) for gpu in catalog if gpu.default_search]
     else:
         entries = [(catalog.get(a.gpu, f"availability.{i}.gpu"), a.max_count)
                    for i, a in enumerate(request.availability)]

@@ -1,0 +1,78 @@
+"""``--allow-moe``: choose between a dense model and the sparse variants of the MoE lattice (issue #16).
+
+Each arm is the ordinary min_loss search over the same offers, budget, deadline and constraints:
+the dense arm over dense shapes, each sparse arm (planner.costmodel.moe.MOE_LATTICE) over the same
+family's shapes with every MLP made a mixture of experts, sizes counted as ACTIVE parameters, memory
+holding all experts (sharded by expert parallelism, searched) and the all-to-all in the step time.
+All arms are scored by ONE law, the joint dense/MoE law of Ludziejewski et al. 2025
+(scaling_laws/moe.py): its E = 1 slice for dense, its E = experts/top_k slice for each sparse arm,
+so losses compare. The plan is the arm with the lowest predicted loss; a sparse arm wins only when
+its loss is strictly lower than the dense arm's (ties go to dense, which is tried first). The plan
+says which arm won, by how much, and what the others would have given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from planner.costmodel.moe import MOE_LATTICE, expert_parallel_choices
+from planner.search.objectives import OBJECTIVES
+from planner.search.problem import Problem
+from planner.types.errors import InfeasibleError
+from planner.types.formatting import fmt_count, fmt_usd
+from planner.types.results import Alternative, Plan
+from scaling_laws.laws import LUDZIEJEWSKI
+from scaling_laws.moe import JOINT_MOE
+
+DENSE = "dense"
+
+
+def arms(problem: Problem) -> list[tuple[str, Problem]]:
+    """(label, problem) of the dense arm and of every sparse variant, dense first."""
+    out = [(DENSE, replace(problem, law=LUDZIEJEWSKI, moe=None))]
+    for variant in MOE_LATTICE:
+        space = replace(problem.space, ep=expert_parallel_choices(variant.experts))
+        out.append((variant.label, replace(problem, law=JOINT_MOE.at(variant.expansion), moe=variant, space=space)))
+    return out
+
+
+def _summary(label: str, plan: Plan) -> str:
+    return (f"{label}: loss {plan.loss:.4f} with {fmt_count(plan.shape.active_params or plan.params)} active / "
+            f"{fmt_count(plan.params)} total params on {fmt_count(plan.tokens)} tokens, "
+            f"{plan.gpus} × {plan.gpu}, {fmt_usd(plan.cost_usd)}")
+
+
+def solve_allowing_moe(problem: Problem) -> Plan:
+    """The lowest-loss plan over the dense arm and the sparse lattice (module docstring)."""
+    results: list[tuple[str, Plan | None, InfeasibleError | None]] = []
+    for label, ctx in arms(problem):
+        try:
+            results.append((label, OBJECTIVES["min_loss"](ctx), None))
+        except InfeasibleError as error:
+            results.append((label, None, error))
+    found = [(label, plan) for label, plan, _ in results if plan is not None]
+    if not found:
+        raise results[0][2]
+    label, plan = min(found, key=lambda item: item[1].loss)      # stable: dense wins ties
+    dense = next((p for lab, p in found if lab == DENSE), None)
+    others = [(lab, p) for lab, p in found if lab != label]
+    if label == DENSE:
+        best_sparse = min((p for lab, p in others), key=lambda p: p.loss, default=None)
+        why = ("dense chosen: no sparse variant predicts a lower loss within the same budget and deadline"
+               + (f" (best sparse loss {best_sparse.loss:.4f} vs {plan.loss:.4f})" if best_sparse else
+                  " (no sparse variant fits)"))
+    else:
+        why = (f"sparse chosen ({label}, E = {plan.shape.experts / plan.shape.top_k:g}): predicted loss "
+               f"{plan.loss:.4f} vs {dense.loss:.4f} for the best dense plan at the same budget and deadline"
+               if dense is not None else f"sparse chosen ({label}): no dense model fits")
+    lines = [why, "all arms scored by the joint dense/MoE law ludziejewski2025 (scaling_laws/moe.py; its constants "
+             "and caveats are documented there)"] + [_summary(lab, p) for lab, p in [(label, plan)] + others]
+    lines += [f"{lab}: infeasible ({error})" for lab, p, error in results if p is None]
+    alternatives = [Alternative(kind="architecture", description=f"best {lab} plan",
+                                gpu=p.gpu, gpus=p.gpus, params=p.params, tokens=p.tokens, loss=p.loss,
+                                cost_usd=p.cost_usd, wall_clock_hours=p.wall_clock_hours,
+                                tokens_per_second=p.tokens_per_second, loss_delta=p.loss - plan.loss,
+                                throughput_ratio=p.tokens_per_second / plan.tokens_per_second)
+                    for lab, p in others]
+    return plan.model_copy(update={"explanation": lines + plan.explanation,
+                                   "alternatives": plan.alternatives + alternatives})
