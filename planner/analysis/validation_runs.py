@@ -330,6 +330,29 @@ def skipped(path: Path = DATA_FILE) -> list[str]:
     return [r["name"] for r in load_rows(path) if r["name"] not in done]
 
 
+def best_published_mfu(path: Path = DATA_FILE, split: str | None = None) -> dict[tuple[str, str], tuple[float, str]]:
+    """(generation, precision) -> (best reported MFU, row name) over the clean rows (of one split):
+    the row's reported throughput as model FLOPs (6·N + 12·L·h·s per token, the planner's
+    convention) over the dense peak of the row's precision. calibration.MFU_ENVELOPE holds the
+    calibration split's values."""
+    best: dict[tuple[str, str], tuple[float, str]] = {}
+    for p in _prepared_all(str(path)):
+        row = p.row
+        if row.get("includes_downtime") or (split is not None and row["split"] != split):
+            continue
+        r = predict_prepared(p)
+        precision = _precision(row)
+        peak = p.gpu.peak_flops.get(precision, 0.0)
+        if peak <= 0:
+            continue
+        reported_tokens_per_s = r.tokens_per_s_per_gpu * r.time_ratio
+        mfu = reported_tokens_per_s * float(model_flops_per_token(p.shape)) / peak
+        key = (r.generation, precision)
+        if key not in best or mfu > best[key][0]:
+            best[key] = (mfu, row["name"])
+    return best
+
+
 # --- summaries --------------------------------------------------------------------------------
 
 def clean(rows, split: str | None = None) -> list[RowPrediction]:
