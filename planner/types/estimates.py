@@ -173,7 +173,7 @@ class Estimate(BaseModel):
                                                          "block and rounded up to the billing increment")
     billed_gpus: int | None = Field(None, description="GPUs billed (smallest rentable count, whole nodes)")
 
-    # ---- Issue #14: prediction intervals from held-out residuals.
+    # ---- Issue #14: prediction intervals from out-of-sample residuals (held-out + leave-one-family-out).
     interval_quantiles: TimeQuantiles | None = Field(
         None, description="the cost model's measured error behind the P10/P90 fields (benchmarks/accuracy.py --fit)")
     gpu_hours_p10: float | None = None
