@@ -7,7 +7,8 @@ Per micro-batch and pipeline stage, one GPU spends
   * memory: memory-bound kernels' HBM traffic / HBM bandwidth,
   * TP:     4 all-reduce equivalents per layer of s·b·h elements (2 forward, 2 backward; +2 when
             the forward is recomputed), ring cost 2(t−1)/t × bytes / NVLink bandwidth — tensor
-            parallelism never crosses a node (Narayanan et al. 2021 §3.2),
+            parallelism never crosses a node (Narayanan et al. 2021 §3.2); the share
+            calibration.TP_COMM_OVERLAP is hidden under the GEMMs (Transformer Engine overlap),
   * PP:     one activation send forward and one gradient send backward of s·b·h/t elements.
 A 1F1B pipeline of p stages and m micro-batches takes (m + p − 1) such slots, i.e. a bubble of
 (p − 1)/m (Narayanan et al. 2021 §2.2). Data-parallel gradient reduction (ring all-reduce
@@ -15,6 +16,8 @@ A 1F1B pipeline of p stages and m micro-batches takes (m + p − 1) such slots, 
 the last backward up to DP_OVERLAP; ZeRO-2 reduce-scatters after every micro-batch and ZeRO-3
 also all-gathers parameters for every micro-batch's forward and backward (Rajbhandari et al. 2020
 §5, §7). The optimizer step streams the model states through HBM once (read + write).
+Finally no step is faster than its model FLOPs at the best end-to-end MFU a published run reached on
+the GPU generation and precision (calibration.MFU_ENVELOPE, "mfu_envelope" in the breakdown).
 """
 
 from __future__ import annotations
