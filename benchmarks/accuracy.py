@@ -26,6 +26,7 @@ INTERVALS_FILE = Path(__file__).resolve().parents[1] / "planner" / "data" / "pre
 GRID = {
     "GEMM_N_HALF": np.array([0.0, 50, 100, 150, 200, 250, 300, 400, 500, 700, 1000]),
     "MEMORY_BYTES_PER_LAYER_TOKEN_PER_HIDDEN": np.array([0.0, 100, 200, 300, 400, 500, 650, 800, 1000, 1300]),
+    "TP_COMM_OVERLAP": np.array([0.0, 0.25, 0.5, 0.75, 0.9, 1.0]),
 }
 ROBUST_SCALE = 0.25        # soft-L1 loss on log time ratio: quadratic below ~25 %, linear above
 
@@ -85,18 +86,20 @@ def _loss(rows) -> float:
 def fit() -> dict:
     """Grid search of the free constants on the clean calibration rows (family-weighted soft-L1 on
     log GPU-time ratio), then leave-one-family-out: refit without each calibration family and
-    predict it."""
+    predict it. Returns the fitted values, the leave-one-family-out summary and those out-of-sample
+    calibration predictions (the interval band uses them)."""
+    import itertools
+
     import planner.costmodel.calibration as cal
     from planner.analysis.validation_runs import clean, predict_all, summary
 
     names = list(GRID)
     saved = [getattr(cal, n) for n in names]
     results = {}                                     # grid point -> clean calibration predictions
-    for a in GRID[names[0]]:
-        for b in GRID[names[1]]:
-            setattr(cal, names[0], float(a))
-            setattr(cal, names[1], float(b))
-            results[(a, b)] = clean(predict_all(split="calibration"))
+    for point in itertools.product(*GRID.values()):
+        for n, v in zip(names, point):
+            setattr(cal, n, float(v))
+        results[point] = clean(predict_all(split="calibration"))
     for n, v in zip(names, saved):
         setattr(cal, n, v)
     best = min(results, key=lambda k: _loss(results[k]))
@@ -113,26 +116,38 @@ def fit() -> dict:
     print(f"  leave-one-family-out ({len(families)} refits): median |error| {100 * lofo['median_abs']:.1f} %, "
           f"mean signed {100 * lofo['mean_signed']:+.1f} %, max {100 * lofo['max_abs']:.1f} %")
     return {"fitted": dict(zip(names, (float(v) for v in best))),
-            "leave_one_family_out": {k: round(v, 4) for k, v in lofo.items() if k != "n"} | {"n": lofo["n"]}}
+            "leave_one_family_out": {k: round(v, 4) for k, v in lofo.items() if k != "n"} | {"n": lofo["n"]},
+            "lofo_rows": held}
 
 
 def write_intervals(fitted: dict) -> dict:
-    """Quantiles of log(reported/predicted GPU time) over the clean held-out rows (family-weighted),
-    as the planner reads them (planner.economics.intervals)."""
-    from planner.analysis.validation_runs import clean, coverage, interval_quantiles, predict_all
+    """The band: quantiles of log(reported/predicted GPU time) over every clean row predicted out of
+    sample — the held-out rows (never fitted on) and the calibration rows as predicted by the refit
+    without their family — each row weighted 1/(rows of its family). Coverage is reported two ways:
+    the share of each split inside this band, and cross-validated by family (each row against the
+    band built without its family), the honest figure for a row the band has never seen."""
+    from planner.analysis.validation_runs import clean, coverage, family_cv_coverage, interval_quantiles, predict_all
 
     held = clean(predict_all(split="held_out"))
-    q = interval_quantiles(held)
+    out_of_sample = held + list(fitted.pop("lofo_rows"))
+    q = interval_quantiles(out_of_sample)
     cal_rows = clean(predict_all(split="calibration"))
+    residuals = [{"name": r.name, "family": r.family, "split": r.split, "log_ratio": round(-float(np.log(r.time_ratio)), 4)}
+                 for r in out_of_sample]
+    cv = family_cv_coverage(residuals)
     data = {
-        "what": "quantiles of log(actual / predicted GPU time) of the cost model on the held-out families of "
-                "catalogs/data/validation_runs.json (clean throughput rows, each row weighted 1/(rows of its family))",
+        "what": "quantiles of log(actual / predicted GPU time) of the cost model on catalogs/data/validation_runs.json, "
+                "over every clean row predicted out of sample (held-out rows; calibration rows by the refit without "
+                "their family), each row weighted 1/(rows of its family)",
         "written_by": "python benchmarks/accuracy.py --fit",
-        "rows": len(held), "families": len({r.family for r in held}),
+        "rows": len(out_of_sample), "families": len({r.family for r in out_of_sample}),
         **{k: round(v, 4) for k, v in q.items()},
         "coverage_held_out": round(coverage(held, q), 3),
         "coverage_calibration": round(coverage(cal_rows, q), 3),
+        "coverage_held_out_family_cv": round(cv["held_out"], 3),
+        "coverage_calibration_family_cv": round(cv["calibration"], 3),
         **fitted,
+        "residuals": residuals,
     }
     INTERVALS_FILE.write_text(json.dumps(data, indent=2) + "\n")
     from planner.economics.intervals import load_intervals
@@ -182,7 +197,9 @@ def main(argv=None) -> int:
     print(table([r for r in rows if r.envelope], "GPU-hours with downtime (upper envelopes, not in the errors)"))
     print()
     for split in ("calibration", "held_out"):
-        print(summary_line(split, clean([r for r in rows if r.split == split]), quantiles))
+        print(summary_line(split, clean([r for r in rows if r.split == split]), quantiles)
+              + (f" (cross-validated by family: {100 * quantiles[f'coverage_{split}_family_cv']:.0f} %)"
+                 if f"coverage_{split}_family_cv" in quantiles else ""))
     env = [r for r in rows if r.envelope]
     print(summary_line("envelopes (model-card GPU-hours)", env)
           + f"; predicted ≤ reported on {sum(r.error <= 0 for r in env)} of {len(env)}")

@@ -79,8 +79,11 @@ def search_space_for(request: EstimateRequest, gpu: GPUSpec, base: SearchSpace =
     if request.pp is not None:
         # a user-fixed p may leave the last stages a layer short (Megatron's uneven first/last stages)
         space = replace(space, pp=(request.pp,), max_pp=max(space.max_pp, request.pp), uneven_pp=True)
+    # a fixed p > 1 with no vpp searches the interleaved schedule too (bubble (p−1)/(v·m)); the search
+    # alone never interleaves (the solver's grid has v = 1)
+    vpp = (request.vpp,) if request.vpp else (1, 2, 4, 8) if (request.pp or 1) > 1 else (1,)
     space = replace(space, cp=(request.cp,) if request.cp is not None else context_parallel_choices(request.seq_len),
-                    vpp=(request.vpp or 1,))
+                    vpp=vpp)
     if request.zero is not None:
         space = replace(space, zero=(request.zero,))
     if request.precision is not None:

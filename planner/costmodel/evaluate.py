@@ -41,10 +41,14 @@ class Evaluation:
 
 
 def evaluate(shape: ModelShape, gpu: GPUSpec, strategies: Strategies,
-             memory_config: MemoryConfig = MemoryConfig()) -> Evaluation:
+             memory_config: MemoryConfig = MemoryConfig(), *, tp_comm_overlap: float | None = None,
+             envelope_scale: float = 1.0) -> Evaluation:
+    """Memory, step time, throughput and MFU of every strategy (``tp_comm_overlap``,
+    ``envelope_scale``: see ``step_time_breakdown``; the defaults are the planner's own stack)."""
     s = strategies
     memory = memory_breakdown(shape, s, memory_config)
-    time = step_time_breakdown(shape, gpu, s, a2a_overlap=memory_config.a2a_overlap)
+    time = step_time_breakdown(shape, gpu, s, a2a_overlap=memory_config.a2a_overlap,
+                               tp_comm_overlap=tp_comm_overlap, envelope_scale=envelope_scale)
     usable = memory_config.usable_bytes(gpu.memory_bytes)
     fits = memory["total"] <= usable
     tokens_per_step = s.global_batch_seqs * shape.seq_len

@@ -7,7 +7,8 @@ Per micro-batch and pipeline stage, one GPU spends
   * memory: memory-bound kernels' HBM traffic / HBM bandwidth,
   * TP:     4 all-reduce equivalents per layer of s·b·h elements (2 forward, 2 backward; +2 when
             the forward is recomputed), ring cost 2(t−1)/t × bytes / NVLink bandwidth — tensor
-            parallelism never crosses a node (Narayanan et al. 2021 §3.2),
+            parallelism never crosses a node (Narayanan et al. 2021 §3.2); the share
+            calibration.TP_COMM_OVERLAP is hidden under the GEMMs (Transformer Engine overlap),
   * PP:     one activation send forward and one gradient send backward of s·b·h/t elements.
 A 1F1B pipeline of p stages and m micro-batches takes (m + p − 1) such slots, i.e. a bubble of
 (p − 1)/m (Narayanan et al. 2021 §2.2). Data-parallel gradient reduction (ring all-reduce
@@ -15,6 +16,8 @@ A 1F1B pipeline of p stages and m micro-batches takes (m + p − 1) such slots, 
 the last backward up to DP_OVERLAP; ZeRO-2 reduce-scatters after every micro-batch and ZeRO-3
 also all-gathers parameters for every micro-batch's forward and backward (Rajbhandari et al. 2020
 §5, §7). The optimizer step streams the model states through HBM once (read + write).
+Finally no step is faster than its model FLOPs at the best end-to-end MFU a published run reached on
+the GPU generation and precision (calibration.MFU_ENVELOPE, "mfu_envelope" in the breakdown).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from catalogs.schema import GPUSpec
 from planner.costmodel import calibration as cal
 from planner.costmodel import moe
-from planner.costmodel.flops import attention_flops_per_token, hardware_flops_per_token
+from planner.costmodel.flops import attention_flops_per_token, hardware_flops_per_token, model_flops_per_token
 from planner.costmodel.memory import params_per_gpu
 from planner.costmodel.precision import COMM_BYTES, GRAD_BYTES, OPTIMIZER_BYTES, PRECISION_ORDER, WEIGHT_BYTES
 from planner.costmodel.shape import ModelShape
@@ -72,6 +75,15 @@ def attention_rate(gpu: GPUSpec, shape: ModelShape, precision_idx) -> np.ndarray
     return np.minimum(np.where(cap > 0, rate, 0.0) if peak16 > 0 else cap, cap)
 
 
+def mfu_envelope(gpu: GPUSpec) -> np.ndarray:
+    """Best published end-to-end MFU per precision index on this GPU's generation
+    (calibration.MFU_ENVELOPE; inf = no envelope, e.g. TF32/FP32)."""
+    gen = generation(gpu)
+    table_gen = gen if any(g == gen for g, _ in cal.MFU_ENVELOPE) else None
+    return np.array([cal.MFU_ENVELOPE.get((table_gen, p), cal.DEFAULT_MFU_ENVELOPE.get(p, np.inf)) if table_gen
+                     else cal.DEFAULT_MFU_ENVELOPE.get(p, np.inf) for p in PRECISION_ORDER])
+
+
 def data_parallel_ring(gpu: GPUSpec, s: Strategies):
     """(bytes/s, ring factor (n−1)/n) of the gradient collectives over the n = d·c ranks that hold the
     same weights: NVLink while the t·c·d GPUs of a pipeline stage fit in one node, else the network.
@@ -89,10 +101,16 @@ def data_parallel_ring(gpu: GPUSpec, s: Strategies):
 
 
 def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_efficiency: float | None = None,
-                        memory_traffic: float | None = None, a2a_overlap: float = moe.A2A_OVERLAP) -> dict[str, np.ndarray]:
+                        memory_traffic: float | None = None, a2a_overlap: float = moe.A2A_OVERLAP,
+                        tp_comm_overlap: float | None = None, envelope_scale: float = 1.0) -> dict[str, np.ndarray]:
     """Seconds per optimizer step and its parts; the strategy's fields broadcast as arrays.
     ``compute`` includes the attention core (at FlashAttention speed, see ``attention_rate``);
-    ``gemm_efficiency`` overrides the GEMM rate with peak × that fraction (tests, what-ifs)."""
+    ``gemm_efficiency`` overrides the GEMM rate with peak × that fraction (tests, what-ifs);
+    ``tp_comm_overlap`` the share of tensor-parallel communication hidden under GEMMs
+    (default calibration.TP_COMM_OVERLAP, what a tuned Megatron-Core stack does; 0 for stacks
+    that do not overlap it, as the validation rows of those stacks use); ``envelope_scale``
+    multiplies the published-MFU envelope (the validation rows of a stack whose measured speed is
+    a factor f of the tuned one take 1/f, so that envelope and stack factor do not both apply)."""
     tp, pp, zero = (np.asarray(x, dtype=float) for x in (s.tp, s.pp, s.zero))
     cp, vpp = np.asarray(s.cp, dtype=float), np.asarray(s.vpp, dtype=float)
     dp = np.asarray(s.shard_group, dtype=float)          # ZeRO shards over d·c
@@ -125,7 +143,9 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     network = gpu.inter_node_bandwidth_bytes_per_s * cal.LINK_EFFICIENCY
     act_bytes = tokens_per_micro * h * COMM_BYTES[precision_idx]
     collectives = 4.0 + np.where(recompute_idx == 2, 2.0, 0.0)
-    tp_comm = np.where(tp > 1, collectives * layers_per_stage * 2.0 * (tp - 1) / tp * act_bytes / link, 0.0)
+    tp_hidden = cal.TP_COMM_OVERLAP if tp_comm_overlap is None else tp_comm_overlap
+    tp_comm = np.where(tp > 1, collectives * layers_per_stage * 2.0 * (tp - 1) / tp * act_bytes / link, 0.0) * (
+        1.0 - tp_hidden)
 
     pp_bw = np.where(np.asarray(s.replica, dtype=float) > gpu.gpus_per_node, network, link)
     # interleaving sends each micro-batch across v chunk boundaries per stage (Narayanan et al. 2021 §2.2.2)
@@ -195,6 +215,22 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     optimizer = 2.0 * state_bytes / gpu.memory_bandwidth_bytes_per_s
 
     total = pipeline + dp_exposed + optimizer
+    # Published-MFU envelope: a data-parallel rank's b·m·s tokens (on t·p·c GPUs) never take less than
+    # their model FLOPs at the best MFU a published run reached on this generation and precision
+    # (calibration.MFU_ENVELOPE); the difference is reported, not hidden in another term.
+    peak = np.array([gpu.peak_flops.get(p, 0.0) for p in PRECISION_ORDER])[precision_idx]
+    best_mfu = mfu_envelope(gpu)[precision_idx] * envelope_scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = np.where((peak > 0) & np.isfinite(best_mfu), model_flops_per_token(shape) * b * m * seq_len
+                         / (tp * pp * cp * peak * best_mfu), 0.0)
+    # A smooth maximum (p-norm, p = ENVELOPE_SHARPNESS) rather than max(): faster layouts stay faster
+    # (no plateau of exact ties for the solver), the MFU never passes the envelope, and a step well
+    # above the floor is unchanged (+0.6 % at 1.15 × the floor).
+    k = cal.ENVELOPE_SHARPNESS
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = np.where(total > 0, floor / total, 0.0)
+        envelope = np.where(ratio > 0, total * ((1.0 + ratio**k) ** (1.0 / k) - 1.0), 0.0)
+    total = total + envelope
     extra = {"expert_parallel": m * ep_comm} if sparse else {}
     return {**extra,
         "compute": m * math,
@@ -205,5 +241,6 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
         "pipeline_bubble": bubble,
         "data_parallel_exposed": dp_exposed,
         "optimizer": optimizer,
+        "mfu_envelope": envelope,
         "total": total,
     }

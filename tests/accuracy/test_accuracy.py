@@ -56,14 +56,14 @@ def test_held_out_error(rows):
     held = clean(rows, "held_out")
     s = summary(held)
     assert s["n"] >= 85
-    # the issue's acceptance targets; measured 9.2 % median, −0.7 % mean signed (README)
+    # the issue's acceptance targets; measured 7.3 % median, −0.0 % mean signed (README)
     assert s["median_abs"] <= 0.10, _table(held)
     assert abs(s["mean_signed"]) <= 0.05, _table(held)
 
 
 def test_calibration_error(rows):
     s = summary(clean(rows, "calibration"))
-    assert s["median_abs"] <= 0.11 and abs(s["mean_signed"]) <= 0.05      # measured 8.8 %, +0.7 %
+    assert s["median_abs"] <= 0.10 and abs(s["mean_signed"]) <= 0.05      # measured 7.8 %, −0.7 %
 
 
 def test_every_large_miss_has_a_named_reason(rows):
@@ -83,11 +83,27 @@ def test_intervals_cover_the_held_out_rows(rows):
     q = load_intervals()
     assert q["q10"] < q["q50"] < q["q90"]
     held = coverage(clean(rows, "held_out"), q)
-    assert 0.70 <= held <= 0.90
-    # the calibration rows were not used for the band: an independent check. Measured 65 %, below
-    # the 70 % the band should reach (their errors are wider than the held-out ones'), so the bound
-    # here is 0.6: a regression guard, not a claim that the band is calibrated on these rows.
-    assert 0.60 <= coverage(clean(rows, "calibration"), q) <= 0.95
+    assert 0.70 <= held <= 0.90                                           # measured 84 %
+    # The band pools the out-of-sample residuals of both splits (held-out rows, and calibration rows
+    # as predicted by the refit without their family): it must cover both splits alike. Measured 77 %
+    # (the band from held-out rows alone covered 65 % of the calibration rows).
+    assert 0.70 <= coverage(clean(rows, "calibration"), q) <= 0.90
+
+
+def test_intervals_cover_families_they_never_saw():
+    """Cross-validated by family: each row against the band built from the other families'
+    residuals (measured 82 % held-out, 75 % calibration)."""
+    from planner.analysis.validation_runs import family_cv_coverage
+
+    q = load_intervals()
+    cv = family_cv_coverage(q["residuals"])
+    assert 0.70 <= cv["held_out"] <= 0.90 and 0.70 <= cv["calibration"] <= 0.90, cv
+    assert cv["held_out"] == pytest.approx(q["coverage_held_out_family_cv"], abs=1e-3)
+    # the stored residuals are the current model's for the held-out rows (the file is not stale)
+    predicted = {r.name: r for r in clean(predict_all(), "held_out")}
+    for entry in q["residuals"]:
+        if entry["split"] == "held_out":
+            assert entry["log_ratio"] == pytest.approx(-np.log(predicted[entry["name"]].time_ratio), abs=1e-3), entry
 
 
 # --- older published_runs.json ----------------------------------------------------------------
