@@ -78,7 +78,7 @@ def _space(request: FinetuneRequest, gpu: GPUSpec, shape: ModelShape, relax: boo
     precision = next(p for p in ("bf16", "fp16", "fp32") if p in gpu.peak_flops)
     target = request.global_batch_sequences * shape.seq_len
     space = SearchSpace(precisions=(precision,), global_batch_tokens=target,
-                        max_global_batch_tokens=MAX_BATCH_FACTOR * target)
+                        max_global_batch_tokens=MAX_BATCH_FACTOR * target, framework=request.framework)
     if relax:
         return space
     for name in ("tp", "pp", "zero"):
@@ -119,7 +119,7 @@ def _option(shape: ModelShape, spec: MethodSpec, gpu: GPUSpec, gpus: int, ev: Ev
     return FinetuneOption(
         method=spec.method, rank=spec.rank if spec.adapted else None, targets=spec.targets if spec.adapted else None,
         base_quant=spec.base_quant, trainable_params=trainable_params(shape, spec), gpu=gpu.id, gpus=gpus,
-        nodes=math.ceil(gpus / gpu.gpus_per_node), seq_len=shape.seq_len, strategy=ev.strategies.at(i),
+        nodes=math.ceil(gpus / gpu.gpus_per_node), seq_len=shape.seq_len, strategy=ev.strategy_at(i),
         fits=bool(ev.fits[i]), memory_per_gpu_bytes=memory["total"], usable_memory_per_gpu_bytes=ev.usable_memory_bytes,
         memory_breakdown_bytes=FinetuneMemory(**memory), step_time_s=float(ev.time["total"][i]),
         time_breakdown_s=FinetuneTime(**{k: float(v[i]) for k, v in ev.time.items()}), tokens_per_second=tps,
@@ -226,6 +226,8 @@ def plan_finetune(request: FinetuneRequest, catalog: Catalog | None = None,
     """Check a fixed fine-tuning configuration, or find the cheapest / fastest feasible one."""
     catalog = catalog or load_catalog()
     check_request(request)
+    if request.framework is not None:       # its layouts (the fine-tuning memory model stays generic)
+        memory_config = replace(memory_config, framework=request.framework)
     request = with_defaults(request)
     shape = shape_of(request)
     specs = _specs(request)

@@ -12,6 +12,7 @@ import numpy as np
 
 from catalogs.schema import GPUSpec
 from planner.costmodel.flops import model_flops_per_token
+from planner.costmodel.frameworks import named
 from planner.costmodel.memory import MemoryConfig, memory_breakdown
 from planner.costmodel.precision import PRECISION_ORDER
 from planner.costmodel.reliability import slowdown
@@ -31,6 +32,11 @@ class Evaluation:
     fits: np.ndarray
     tokens_per_second: np.ndarray
     mfu: np.ndarray
+    framework: str | None = None       # the framework whose accounting was used (issue #13)
+
+    def strategy_at(self, i: int):
+        """The wire strategy of entry ``i`` with the framework that runs it named."""
+        return named(self.strategies.at(i), self.framework)
 
     def fastest_fitting(self) -> int | None:
         """Index of the fastest strategy that fits in memory (first on ties), or None."""
@@ -53,4 +59,5 @@ def evaluate(shape: ModelShape, gpu: GPUSpec, strategies: Strategies,
     mfu = model_flops_per_token(shape) * tokens_per_second / (s.gpus * peaks)
     if memory_config.reliability is not None:       # expected throughput (issue #15)
         tokens_per_second = tokens_per_second / slowdown(shape.params, s.gpus, memory_config.reliability)
-    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu)
+    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu, memory_config.framework)
+

@@ -56,7 +56,7 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     choices = {name: values[None, None, :] for name, values in structs.items()}
     strategies, batch_ok = with_batch(Strategies(gpus=counts[None, :, None], grad_accum=1, **choices), seq_len, space)
     layout = layout_mask(strategies, shape=stacked, gpus_per_node=gpu.gpus_per_node,
-                         zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
+                         zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp, framework=space.framework)
     valid = layout & batch_ok
 
     # Evaluate memory on valid entries only (1-D), then step time only on those that fit.

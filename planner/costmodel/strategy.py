@@ -29,6 +29,7 @@ from itertools import product
 import numpy as np
 
 from catalogs.schema import GPUSpec
+from planner.costmodel.frameworks import framework_mask
 from planner.costmodel.precision import PRECISION_ORDER, RECOMPUTE_ORDER
 from planner.costmodel.shape import ModelShape
 from planner.types.estimates import Strategy
@@ -57,6 +58,7 @@ class SearchSpace:
     cp: tuple[int, ...] = (1,)                  # context parallel; the solver adds more for long sequences
     vpp: tuple[int, ...] = (1,)                 # virtual pipeline stages (interleaved 1F1B)
     uneven_pp: bool = False                     # allow p not dividing the layers (user-fixed p)
+    framework: str | None = None                # only layouts this framework runs (costmodel.frameworks)
 
 
 @dataclass(frozen=True)
@@ -157,15 +159,17 @@ def candidate_choices(gpu: GPUSpec, space: SearchSpace, precisions) -> dict[str,
 
 
 def layout_mask(s: Strategies, *, shape: ModelShape, gpus_per_node: int, zero_fixed: bool,
-                uneven_pp: bool = False):
+                uneven_pp: bool = False, framework: str | None = None):
     """Layouts that exist (see the module docstring); at d·c = 1 ZeRO shards nothing, so stages 1-3 would
-    only repeat stage 0 (unless the user fixed the stage)."""
+    only repeat stage 0 (unless the user fixed the stage). With ``framework``, only the layouts it runs
+    (``planner.costmodel.frameworks.framework_mask``)."""
     group = s.replica
     chunks = np.asarray(s.pp) * np.asarray(s.vpp)
     stages_ok = (shape.layers % chunks == 0) | (uneven_pp & (chunks <= shape.layers))
     cp_ok = (s.cp == 1) | (shape.seq_len % (2 * np.asarray(s.cp)) == 0)
     ok = ((s.gpus % group == 0) & (s.tp <= gpus_per_node) & (shape.heads % s.tp == 0)
           & (shape.kv_heads % s.tp == 0) & stages_ok & cp_ok & ((s.vpp == 1) | (s.pp > 1)))
+    ok = ok & framework_mask(s, framework)
     return ok & ((s.zero == 0) | (s.shard_group > 1) | zero_fixed)
 
 
@@ -185,7 +189,8 @@ def enumerate_strategies(shape: ModelShape, gpu: GPUSpec, gpus: int, space: Sear
     s = Strategies(gpus=np.full(count, gpus, dtype=np.int64), grad_accum=np.ones(count, dtype=np.int64), **choices)
     s, within_limit = with_batch(s, shape.seq_len, space)
     keep = within_limit & layout_mask(s, shape=shape, gpus_per_node=gpu.gpus_per_node,
-                                      zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
+                                      zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp,
+                                      framework=space.framework)
     return s.take(keep)
 
 
