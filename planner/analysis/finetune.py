@@ -335,7 +335,7 @@ def plan_file_to_finetune_request(pf: PlanFile) -> FinetuneRequest:
                 seq_len=m.seq_len, layers=m.layers, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads,
                 ffn_hidden=m.ffn_hidden, mlp=m.mlp, tied_embeddings=m.tied_embeddings, vocab=m.vocab,
                 gpu=h.gpu, gpus=h.gpus, tp=s.tp, pp=s.pp, zero=s.zero,
-                recompute=s.recompute, micro_batch=s.micro_batch,
+                recompute=s.recompute, micro_batch=s.micro_batch, framework=s.framework,
                 price_usd_per_gpu_hour=h.price_usd_per_gpu_hour if h.mode == "rent" else None,
                 **f.model_dump(exclude_none=True))
     if batch is not None and math.isfinite(batch):

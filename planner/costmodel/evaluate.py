@@ -6,13 +6,13 @@ strategy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from catalogs.schema import GPUSpec
 from planner.costmodel.flops import model_flops_per_token
-from planner.costmodel.frameworks import named
+from planner.costmodel.frameworks import frameworks_running, named
 from planner.costmodel.memory import MemoryConfig, memory_breakdown
 from planner.costmodel.precision import PRECISION_ORDER
 from planner.costmodel.reliability import slowdown
@@ -32,11 +32,25 @@ class Evaluation:
     fits: np.ndarray
     tokens_per_second: np.ndarray
     mfu: np.ndarray
-    framework: str | None = None       # the framework whose accounting was used (issue #13)
+    memory_config: MemoryConfig | None = None      # its framework (issue #13) names the plan's framework
+    shape: ModelShape | None = None
+
+    @property
+    def framework(self) -> str | None:
+        return None if self.memory_config is None else self.memory_config.framework
 
     def strategy_at(self, i: int):
-        """The wire strategy of entry ``i`` with the framework that runs it named."""
-        return named(self.strategies.at(i), self.framework)
+        """The wire strategy of entry ``i`` with its framework named: the one asked for, else the first
+        that runs the layout and in whose own memory accounting it fits (else the first that runs it)."""
+        strategy = self.strategies.at(i)
+        if self.framework is not None or self.shape is None or self.memory_config is None:
+            return named(strategy, self.framework)
+        one = self.strategies.take([i])
+        for name in frameworks_running(strategy):
+            total = memory_breakdown(self.shape, one, replace(self.memory_config, framework=name))["total"][0]
+            if total <= self.usable_memory_bytes:
+                return named(strategy, name)
+        return named(strategy, None)
 
     def fastest_fitting(self) -> int | None:
         """Index of the fastest strategy that fits in memory (first on ties), or None."""
@@ -59,5 +73,5 @@ def evaluate(shape: ModelShape, gpu: GPUSpec, strategies: Strategies,
     mfu = model_flops_per_token(shape) * tokens_per_second / (s.gpus * peaks)
     if memory_config.reliability is not None:       # expected throughput (issue #15)
         tokens_per_second = tokens_per_second / slowdown(shape.params, s.gpus, memory_config.reliability)
-    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu, memory_config.framework)
+    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu, memory_config, shape)
 

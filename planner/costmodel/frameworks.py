@@ -38,7 +38,8 @@ Memory per framework (``model_state_bytes``, ``activation_units``, ``gather_byte
       selective   Megatron: recompute of the core attention (``--recompute-modules core_attn``), which
                   with FlashAttention keeps the same as none. torchtitan per-op SAC (9dec370
                   parallelize_llama.py ``_save_list``: mm, SDPA; "every second matmul" recomputed):
-                  block input 2 + wq 2 + wv 2·kv + SDPA out 2 + w1 2f/h (+ w2 2 when gated) / t.
+                  block input 2 + wq 2 + wv 2·kv + SDPA out 2 + w1 2f/h (+ w2 2 when gated) / t; the
+                  fsdp export writes the same policy (torch.utils.checkpoint selective contexts).
       full        the layer input, 2/t under sequence parallelism (it is stored sharded), plus one
                   layer's activations while it is recomputed.
   logits: Megatron's vocab-parallel cross entropy keeps 16-bit logits + fp32 softmax (6 B/elem);
@@ -207,7 +208,7 @@ def gather_bytes(framework: str | None, layer_params, stage_params, root_params,
 
 def selective_units(framework: str | None, shape, full_units):
     """Units (× s·b·h bytes, before the /t split) one layer keeps under ``selective`` recompute."""
-    if framework == "torchtitan":
+    if framework in ("torchtitan", "fsdp"):      # the fsdp export writes torchtitan's per-op policy
         mlp = 2.0 * shape.ffn_hidden / shape.hidden + np.where(shape.gated_mlp, 2.0, 0.0)
         return 2.0 + 2.0 + 2.0 * shape.kv_fraction + 2.0 + mlp
     return full_units

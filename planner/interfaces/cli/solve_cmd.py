@@ -10,7 +10,7 @@ import typer
 from planner.analysis.defaults import with_default_notes
 from planner.interfaces.cli.application import app
 from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOption, FailureRateOption, GridOption,
-                                          RegionOption, RestartTimeOption, StartupTimeOption, check_finite,
+                                          RegionOption, RestartTimeOption, StartupTimeOption, check_finite, FrameworkOption,
                                           load_catalog_files, print_json, realism_fields)
 from planner.interfaces.render import render_infeasible, render_plan
 from planner.search.solver import solve
@@ -97,6 +97,7 @@ def best(
                                                                 "(default 24 h, as AWS Capacity Blocks; 0 = none)"),
     confidence: Optional[float] = typer.Option(None, help="plan so deadline and budget hold with this probability "
                                                "(0.5-0.99) under the cost model's measured error, e.g. 0.9"),
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     out: Optional[Path] = typer.Option(None, "--out", help="write the plan as a plan file (TOML, or JSON by suffix)"),
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
@@ -110,7 +111,7 @@ def best(
                              allow_mixed=allow_mixed, min_rental_hours=min_rental_hours,
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
-                             confidence=confidence)
+                             confidence=confidence, framework=framework)
     _answer(request, catalog, json_output, out)
 
 
@@ -142,6 +143,7 @@ def cost(
                                                                 "(default 24 h, as AWS Capacity Blocks; 0 = none)"),
     confidence: Optional[float] = typer.Option(None, help="plan so deadline and budget hold with this probability "
                                                "(0.5-0.99) under the cost model's measured error, e.g. 0.9"),
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     out: Optional[Path] = typer.Option(None, "--out", help="write the plan as a plan file"),
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
@@ -153,5 +155,5 @@ def cost(
                              electricity_usd_per_kwh=electricity_usd_per_kwh, law=law, allow_mixed=allow_mixed, min_rental_hours=min_rental_hours,
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
-                             confidence=confidence)
+                             confidence=confidence, framework=framework)
     _answer(request, catalog, json_output, out)
