@@ -64,7 +64,7 @@ def evaluate(shape: ModelShape, gpu: GPUSpec, strategies: Strategies,
              memory_config: MemoryConfig = MemoryConfig()) -> Evaluation:
     s = strategies
     memory = memory_breakdown(shape, s, memory_config)
-    time = step_time_breakdown(shape, gpu, s)
+    time = step_time_breakdown(shape, gpu, s, framework=memory_config.framework)
     usable = memory_config.usable_bytes(gpu.memory_bytes)
     fits = memory["total"] <= usable
     tokens_per_step = s.global_batch_seqs * shape.seq_len

@@ -223,3 +223,32 @@ def reserved_bytes(allocated_peak_bytes, fragmentation_fraction: float):
     """The caching allocator's reserved peak implied by the planner's fit rule (total ≤ (1 − f) × HBM):
     allocated / (1 − f). Published figures that are peak *reserved* compare with this."""
     return np.asarray(allocated_peak_bytes) / (1.0 - fragmentation_fraction)
+
+
+# ---- data-parallel traffic -----------------------------------------------------------------------
+
+_FP32_REDUCE = np.array([p in ("fp32", "tf32", "bf16", "fp8") for p in PRECISION_ORDER])
+
+
+def grad_reduce_bytes(framework: str | None, precision_idx, comm_bytes):
+    """Bytes per gradient element reduced across data-parallel ranks. Megatron reduces bf16 gradients in
+    fp32 (arguments.py: "bfloat16 requires gradient accumulation and all-reduce to be done in fp32",
+    accumulate_allreduce_grads_in_fp32 = True); FSDP2 in torchtitan reduces in float32
+    (mixed_precision_reduce = "float32", configs.py:L87-L106; the fsdp export writes the same). Others:
+    the training precision's 16 bits."""
+    if framework in ("torchtitan", "fsdp"):
+        return np.full_like(np.asarray(comm_bytes, dtype=float), 4.0)
+    if framework == "megatron":
+        return np.where(_FP32_REDUCE[precision_idx], 4.0, comm_bytes)
+    return comm_bytes
+
+
+def overlaps_param_gather(framework: str | None) -> bool:
+    """Megatron's distributed optimizer all-gathers updated parameters during the next forward pass
+    (--overlap-param-gather, written by the export); others gather after the optimizer step."""
+    return framework == "megatron"
+
+
+def fsdp2(framework: str | None) -> bool:
+    """FSDP2 ZeRO-2 (reshard_after_forward=False) still gathers every micro-batch's forward."""
+    return framework in ("torchtitan", "fsdp")

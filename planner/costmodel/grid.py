@@ -80,7 +80,7 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     memory = memory_breakdown(flat_shape, flat_strategies, memory_config)["total"]
     fit_rows = np.nonzero(memory <= memory_config.usable_bytes(gpu.memory_bytes))[0]
     fit_shape, fit_strategies = flat_args(fit_rows)
-    time = step_time_breakdown(fit_shape, gpu, fit_strategies)["total"]
+    time = step_time_breakdown(fit_shape, gpu, fit_strategies, framework=memory_config.framework)["total"]
     speed = fit_strategies.global_batch_seqs * seq_len / time
     if memory_config.reliability is not None:
         # Expected throughput: failures, checkpoints and restarts slow a run by a factor that depends
