@@ -65,6 +65,11 @@ def test_estimate_equals_core(server):
     assert response.json() == json.loads(expected.model_dump_json())
 
 
+def test_estimate_with_framework_names_it(server):
+    response = server.post("/v1/plans/estimate", json={**ESTIMATE, "framework": "torchtitan"})
+    assert response.status_code == 200 and response.json()["strategy"]["framework"] == "torchtitan"
+
+
 def test_estimate_price_override(server):
     response = server.post("/v1/plans/estimate", json={**ESTIMATE, "price_usd_per_gpu_hour": 1.0})
     assert response.json()["price_usd_per_gpu_hour"] == 1.0
@@ -77,6 +82,8 @@ def test_estimate_price_override(server):
     ({**ESTIMATE, "tp": 3}, ["body", "tp"], "allowed"),                            # the core's error
     ({**ESTIMATE, "gpus": 500_000}, ["body", "gpus"], "max_gpus_per_type"),        # a server limit
     ({**ESTIMATE, "nonsense": 1}, ["body", "nonsense"], "Extra inputs"),
+    ({**ESTIMATE, "framework": "jax"}, ["body", "framework"], "'megatron'"),
+    ({**ESTIMATE, "framework": "megatron", "zero": 3}, ["body", "zero"], "distributed optimizer"),   # issue #13
 ])
 def test_estimate_bad_input_is_422_with_field_path(server, body, loc, words):
     response = server.post("/v1/plans/estimate", json=body)
