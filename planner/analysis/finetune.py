@@ -20,6 +20,7 @@ from catalogs.schema import GPUSpec
 from planner.analysis.estimate import check_fixed_strategy
 from planner.costmodel.calibration import FINETUNE_STACK_EFFICIENCY
 from planner.costmodel.evaluate import Evaluation
+from planner.costmodel.frameworks import fixed_conflict
 from planner.costmodel.finetune import (METHODS, MethodSpec, evaluate_finetune, method_spec, model_flops_per_token_ft,
                                         trainable_params)
 from planner.costmodel.memory import MemoryConfig
@@ -59,6 +60,10 @@ def check_request(request: FinetuneRequest) -> None:
         method_spec(request.method, request.rank, request.targets, request.base_quant)
     if request.tp is not None and request.tp & (request.tp - 1):
         raise InputError(f"tp: must be a power of two, got {request.tp}", "tp")
+    if request.framework is not None:
+        conflict = fixed_conflict(request.framework, tp=request.tp, pp=request.pp, zero=request.zero)
+        if conflict is not None:
+            raise InputError(conflict[1], conflict[0])
 
 
 def shape_of(request: FinetuneRequest, seq_len: int | None = None) -> ModelShape:

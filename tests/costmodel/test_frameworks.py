@@ -224,3 +224,18 @@ def test_no_framework_names_one_that_runs_the_layout_and_fits():
 def test_catalog_h100_is_the_80gb_part():
     """The torchtitan rows ran on 96 GB H100s; the comparison uses memory needed, not the part's capacity."""
     assert load_catalog().get("h100-sxm").memory_bytes < 96e9
+
+
+def test_finetune_searches_only_the_frameworks_layouts():
+    from planner.analysis.finetune import plan_finetune
+    from planner.types.finetune import FinetuneRequest
+
+    for framework in ("megatron", "fsdp"):
+        response = plan_finetune(FinetuneRequest(base_params=7e9, tokens=1e8, method="full", gpu="a100-80gb", gpus=8,
+                                                 framework=framework))
+        chosen = response.choice.strategy
+        assert chosen.framework == framework and fw.rejection(chosen, framework) is None
+    with pytest.raises(InputError) as error:
+        plan_finetune(FinetuneRequest(base_params=7e9, tokens=1e8, gpu="a100-80gb", gpus=8, framework="megatron",
+                                      zero=3))
+    assert error.value.field == "zero"
