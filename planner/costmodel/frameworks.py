@@ -67,7 +67,7 @@ def framework_mask(s, framework: str | None):
     precision = np.asarray(s.precision_idx)
     unsharded = np.asarray(s.shard_group) == 1
     if framework is None:
-        return np.ones(np.broadcast(tp, pp, zero, cp, vpp, precision).shape, dtype=bool)
+        return np.True_
     if framework == "megatron":
         return (zero <= 1) & np.ones_like(tp, dtype=bool)
     if framework == "torchtitan":
@@ -80,8 +80,9 @@ def framework_mask(s, framework: str | None):
     raise ValueError(f"framework: unknown {framework!r}; allowed: {', '.join(FRAMEWORKS)}")
 
 
-def rejection(strategy, framework: str, gpus_per_node: int = 8) -> str | None:
-    """Why ``framework`` cannot run the scalar wire ``strategy`` (None: it can), in one line."""
+def rejection(strategy, framework: str, gpus_per_node: int | None = None) -> str | None:
+    """Why ``framework`` cannot run the scalar wire ``strategy`` (None: it can), in one line. With
+    ``gpus_per_node``, also the NVLink-domain rule every framework shares (TP within one node)."""
     s = strategy
     if framework == "megatron" and s.zero >= 2:
         return (f"zero={s.zero}: Megatron-LM's trainer has no ZeRO-{s.zero}; its distributed optimizer "
@@ -108,7 +109,7 @@ def rejection(strategy, framework: str, gpus_per_node: int = 8) -> str | None:
                         "(use --framework torchtitan or megatron)")
         if s.zero == 1:
             return "zero=1: FSDP2 has no optimizer-only sharding (zero 2 = reshard_after_forward=False, 3 = True)"
-    if s.tp > gpus_per_node:
+    if gpus_per_node is not None and s.tp > gpus_per_node:
         return f"tp={s.tp}: tensor parallelism must stay within one {gpus_per_node}-GPU NVLink domain"
     return None
 
@@ -126,7 +127,7 @@ def fixed_conflict(framework: str, **fixed) -> tuple[str, str] | None:
     neutral = dict(tp=1, pp=1, cp=1, vpp=1, dp=2, precision="bf16",
                    zero=3 if framework in ("torchtitan", "fsdp") else 1)
     values = {k: (v if v is not None else neutral[k]) for k, v in {**neutral, **fixed}.items()}
-    reason = rejection(SimpleNamespace(**values), framework, gpus_per_node=10**9)
+    reason = rejection(SimpleNamespace(**values), framework)
     if reason is None:
         return None
     field = reason.split("=", 1)[0]
