@@ -146,8 +146,10 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", help="write here instead of stdout"),
     catalog: Optional[list[Path]] = CatalogOption,
 ) -> None:
-    """Write the plan as a launch config for that framework (costed with its rules and memory accounting);
-    keys the target cannot express are listed on stderr."""
+    """Write the plan as a launch config; keys the target cannot express are listed on stderr.
+
+    The plan is costed for the target first (its layout rules and memory accounting); a layout the target
+    does not run is refused (exit 2)."""
     plan_file, notes = plan_for_target(read_plan_file(plan), to)
     resolved = costed(plan_file, load_catalog_files(catalog))
     result = export_plan(resolved, to)
