@@ -239,3 +239,24 @@ def test_finetune_searches_only_the_frameworks_layouts():
         plan_finetune(FinetuneRequest(base_params=7e9, tokens=1e8, gpu="a100-80gb", gpus=8, framework="megatron",
                                       zero=3))
     assert error.value.field == "zero"
+
+
+def test_acceptance_commands(capsys):
+    """The issue's two CLI checks, as a user types them."""
+    from support import run_main
+
+    code, out, err = run_main(["estimate", "--params", "7e9", "--tokens", "1e9", "--gpu", "a100-80gb", "--gpus", "8",
+                               "--seq-len", "4096", "--zero", "1", "--recompute", "none", "--micro-batch", "1",
+                               "--framework", "megatron", "--json"], capsys)
+    answer = json.loads(out)
+    assert code == 0 and answer["fits"] and answer["strategy"]["framework"] == "megatron", err
+    code, out, err = run_main(["estimate", "--model", "llama3.1-8b", "--tokens", "1e9", "--gpu", "h100-sxm", "--gpus",
+                               "8", "--seq-len", "8192", "--micro-batch", "2", "--zero", "3", "--recompute", "selective",
+                               "--tp", "1", "--pp", "1", "--global-batch-tokens", "131072", "--framework", "torchtitan",
+                               "--json"], capsys)
+    answer = json.loads(out)
+    reserved = float(fw.reserved_bytes(answer["memory_per_gpu_bytes"], MemoryConfig().fragmentation_fraction)) / GiB
+    assert code == 0 and reserved == pytest.approx(MEASURED["tt-2412-t1-fsdp"]["measured_memory_gib"], rel=0.15)
+    code, out, err = run_main(["estimate", "--params", "7e9", "--tokens", "1e9", "--gpu", "a100-80gb", "--gpus", "8",
+                               "--framework", "fsdp", "--tp", "2"], capsys)
+    assert code == 2 and "tp" in err and len(err.strip().splitlines()) == 1
