@@ -49,6 +49,7 @@ Memory per framework (``model_state_bytes``, ``activation_units``, ``gather_byte
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import get_args
 
 import numpy as np
@@ -63,11 +64,11 @@ _FP8 = PRECISION_ORDER.index("fp8")
 
 def framework_mask(s, framework: str | None):
     """Layouts ``framework`` runs (all True for None): see the module docstring."""
+    if framework is None:
+        return np.True_
     tp, pp, zero, cp, vpp = (np.asarray(getattr(s, n)) for n in ("tp", "pp", "zero", "cp", "vpp"))
     precision = np.asarray(s.precision_idx)
     unsharded = np.asarray(s.shard_group) == 1
-    if framework is None:
-        return np.True_
     if framework == "megatron":
         return (zero <= 1) & np.ones_like(tp, dtype=bool)
     if framework == "torchtitan":
@@ -123,7 +124,6 @@ _ALLOWED = {"megatron": {"zero": "0 or 1 (1 = --use-distributed-optimizer)"},
 def fixed_conflict(framework: str, **fixed) -> tuple[str, str] | None:
     """(field, one-line message) when user-fixed strategy fields (None = searched) break ``framework``'s
     rules on their own; the fields not given take values the framework accepts."""
-    from types import SimpleNamespace
     neutral = dict(tp=1, pp=1, cp=1, vpp=1, dp=2, precision="bf16",
                    zero=3 if framework in ("torchtitan", "fsdp") else 1)
     values = {k: (v if v is not None else neutral[k]) for k, v in {**neutral, **fixed}.items()}
