@@ -14,6 +14,7 @@ from catalogs.loader import Catalog, load_catalog
 from catalogs.schema import GPUSpec
 from planner.types.errors import InputError
 from planner.costmodel.evaluate import evaluate
+from planner.costmodel.frameworks import fixed_conflict
 from planner.costmodel.memory import MemoryConfig
 from planner.costmodel.moe import check_expert_parallel, expert_parallel_choices
 from planner.costmodel.reliability import request_reliability
@@ -67,6 +68,11 @@ def check_fixed_strategy(shape: ModelShape, gpu: GPUSpec, gpus: int, request: Es
         problem = check_expert_parallel(int(shape.experts), request.ep, shard_group)
         if problem:
             raise InputError(problem, "ep")
+    if request.framework is not None:
+        conflict = fixed_conflict(request.framework, tp=tp, pp=pp, cp=request.cp, vpp=request.vpp,
+                                  zero=request.zero, precision=request.precision)
+        if conflict is not None:
+            raise InputError(conflict[1], conflict[0])
     if request.precision is not None and request.precision not in gpu.peak_flops:
         raise InputError(f"precision: {gpu.id} has no {request.precision}; allowed: "
                          f"{', '.join(gpu.precisions)}", "precision")
@@ -86,6 +92,8 @@ def search_space_for(request: EstimateRequest, gpu: GPUSpec, base: SearchSpace =
                     vpp=vpp)
     if request.zero is not None:
         space = replace(space, zero=(request.zero,))
+    if request.framework is not None:
+        space = replace(space, framework=request.framework)
     if request.precision is not None:
         space = replace(space, precisions=(request.precision,))
     else:
@@ -135,6 +143,8 @@ def estimate(request: EstimateRequest, catalog: Catalog | None = None,
     gpu = catalog.get(request.gpu)
     shape = shape_from_request(request)
     check_fixed_strategy(shape, gpu, request.gpus, request)
+    if request.framework is not None:
+        memory_config = replace(memory_config, framework=request.framework)
     space = search_space_for(request, gpu)
     space = replace(space, ep=(request.ep,) if request.ep is not None else expert_parallel_choices(int(shape.experts)))
     if request.a2a_overlap is not None:

@@ -20,6 +20,7 @@ from catalogs.schema import GPUSpec
 from planner.analysis.estimate import check_fixed_strategy
 from planner.costmodel.calibration import FINETUNE_STACK_EFFICIENCY
 from planner.costmodel.evaluate import Evaluation
+from planner.costmodel.frameworks import fixed_conflict
 from planner.costmodel.finetune import (METHODS, MethodSpec, evaluate_finetune, method_spec, model_flops_per_token_ft,
                                         trainable_params)
 from planner.costmodel.memory import MemoryConfig
@@ -59,6 +60,10 @@ def check_request(request: FinetuneRequest) -> None:
         method_spec(request.method, request.rank, request.targets, request.base_quant)
     if request.tp is not None and request.tp & (request.tp - 1):
         raise InputError(f"tp: must be a power of two, got {request.tp}", "tp")
+    if request.framework is not None:
+        conflict = fixed_conflict(request.framework, tp=request.tp, pp=request.pp, zero=request.zero)
+        if conflict is not None:
+            raise InputError(conflict[1], conflict[0])
 
 
 def shape_of(request: FinetuneRequest, seq_len: int | None = None) -> ModelShape:
@@ -78,7 +83,7 @@ def _space(request: FinetuneRequest, gpu: GPUSpec, shape: ModelShape, relax: boo
     precision = next(p for p in ("bf16", "fp16", "fp32") if p in gpu.peak_flops)
     target = request.global_batch_sequences * shape.seq_len
     space = SearchSpace(precisions=(precision,), global_batch_tokens=target,
-                        max_global_batch_tokens=MAX_BATCH_FACTOR * target)
+                        max_global_batch_tokens=MAX_BATCH_FACTOR * target, framework=request.framework)
     if relax:
         return space
     for name in ("tp", "pp", "zero"):
@@ -119,7 +124,7 @@ def _option(shape: ModelShape, spec: MethodSpec, gpu: GPUSpec, gpus: int, ev: Ev
     return FinetuneOption(
         method=spec.method, rank=spec.rank if spec.adapted else None, targets=spec.targets if spec.adapted else None,
         base_quant=spec.base_quant, trainable_params=trainable_params(shape, spec), gpu=gpu.id, gpus=gpus,
-        nodes=math.ceil(gpus / gpu.gpus_per_node), seq_len=shape.seq_len, strategy=ev.strategies.at(i),
+        nodes=math.ceil(gpus / gpu.gpus_per_node), seq_len=shape.seq_len, strategy=ev.strategy_at(i),
         fits=bool(ev.fits[i]), memory_per_gpu_bytes=memory["total"], usable_memory_per_gpu_bytes=ev.usable_memory_bytes,
         memory_breakdown_bytes=FinetuneMemory(**memory), step_time_s=float(ev.time["total"][i]),
         time_breakdown_s=FinetuneTime(**{k: float(v[i]) for k, v in ev.time.items()}), tokens_per_second=tps,
@@ -226,6 +231,8 @@ def plan_finetune(request: FinetuneRequest, catalog: Catalog | None = None,
     """Check a fixed fine-tuning configuration, or find the cheapest / fastest feasible one."""
     catalog = catalog or load_catalog()
     check_request(request)
+    if request.framework is not None:       # its layouts (the fine-tuning memory model stays generic)
+        memory_config = replace(memory_config, framework=request.framework)
     request = with_defaults(request)
     shape = shape_of(request)
     specs = _specs(request)
@@ -333,7 +340,7 @@ def plan_file_to_finetune_request(pf: PlanFile) -> FinetuneRequest:
                 seq_len=m.seq_len, layers=m.layers, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads,
                 ffn_hidden=m.ffn_hidden, mlp=m.mlp, tied_embeddings=m.tied_embeddings, vocab=m.vocab,
                 gpu=h.gpu, gpus=h.gpus, tp=s.tp, pp=s.pp, zero=s.zero,
-                recompute=s.recompute, micro_batch=s.micro_batch,
+                recompute=s.recompute, micro_batch=s.micro_batch, framework=s.framework,
                 price_usd_per_gpu_hour=h.price_usd_per_gpu_hour if h.mode == "rent" else None,
                 **f.model_dump(exclude_none=True))
     if batch is not None and math.isfinite(batch):

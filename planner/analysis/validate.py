@@ -23,6 +23,7 @@ from planner.analysis.finetune import (
     with_defaults,
 )
 from planner.costmodel.finetune import base_bytes_per_param
+from planner.costmodel.frameworks import fixed_conflict
 from planner.costmodel.strategy import DEFAULT_MAX_GLOBAL_BATCH_TOKENS
 from planner.economics.rent_vs_buy import (
     RentVsBuy,
@@ -141,6 +142,49 @@ def structural_checks(pf: PlanFile, shape, gpu) -> tuple[list[Check], set[str]]:
                             message="sequence parallelism off with tp > 1: activations take up to tp× more memory "
                                     "than estimated (the cost model assumes it on)"))
     return checks, broken
+
+
+def framework_checks(pf: PlanFile, shape) -> tuple[list[Check], set[str]]:
+    """The framework's own rules on the fixed strategy fields (issue #13): DeepSpeed PP with ZeRO-2/3,
+    Megatron's missing ZeRO-2/3, FSDP2 without TP/PP/CP, context parallelism's 2·cp chunks, Megatron's
+    GQA split. Each error gets the nearest layout that runs and fits once the planner has chosen it."""
+    s, checks, broken = pf.strategy, [], set()
+    if s.cp is not None and s.cp > 1 and shape.seq_len % (2 * s.cp):
+        checks.append(Check(name="cp", status="error", value=s.cp,
+                            message=f"cp {s.cp}: the sequence ({shape.seq_len}) must divide into 2·cp = {2 * s.cp} "
+                                    "chunks (load-balanced causal context parallelism: Megatron arguments.py, "
+                                    "torchtitan parallel_dims.py)"))
+        broken.add("cp")
+    if s.framework is None:
+        return checks, broken
+    conflict = fixed_conflict(s.framework, tp=s.tp, pp=s.pp, cp=s.cp, vpp=s.vpp, zero=s.zero, precision=s.precision)
+    while conflict is not None and conflict[0] not in broken:
+        field, message = conflict
+        value = getattr(s, field, None)
+        checks.append(Check(name="framework", status="error", value=value if isinstance(value, int) else None,
+                            message=message))
+        broken.add(field)
+        fixed = {k: (None if k in broken else getattr(s, k)) for k in ("tp", "pp", "cp", "vpp", "zero", "precision")}
+        conflict = fixed_conflict(s.framework, **fixed)
+    if s.framework == "megatron" and s.tp is not None and "tp" not in broken and (
+            shape.kv_heads % s.tp and s.tp % shape.kv_heads):
+        checks.append(Check(name="framework", status="error", value=s.tp,
+                            message=f"tp {s.tp}: Megatron needs num_query_groups ({shape.kv_heads}) % tp == 0 or "
+                                    "tp % num_query_groups == 0 (transformer_config.py)"))
+        broken.add("tp")
+    if not checks:
+        checks.append(Check(name="framework", status="ok", value=None,
+                            message=f"{s.framework} runs the fixed strategy fields"))
+    return checks, broken
+
+
+def _with_nearest(checks: list[Check], e: Estimate) -> list[Check]:
+    """Framework errors completed with the layout the planner found instead (one that runs and fits)."""
+    fitting = e.strategy if e.fits else (e.nearest_fitting[0].strategy if e.nearest_fitting else None)
+    nearest = (f"; nearest layout that runs and fits: {layout_label(fitting)}"
+               + (f" ({fitting.framework})" if fitting.framework else "")) if fitting else "; nothing fits on these GPUs"
+    return [c.model_copy(update={"message": c.message + nearest}) if c.name in ("framework", "cp") and c.status == "error"
+            else c for c in checks]
 
 
 def _relaxed(pf: PlanFile, broken: set[str]) -> PlanFile:
@@ -410,6 +454,8 @@ def validate_plan(pf: PlanFile, catalog: Catalog | None = None, *, alternative: 
     base_request = plan_file_to_estimate_request(_relaxed(pf, {"dp", "grad_accum"}))
     shape = shape_from_request(base_request)
     checks, broken = structural_checks(pf, shape, gpu)
+    rule_checks, rule_broken = framework_checks(pf, shape)
+    checks, broken = checks + rule_checks, broken | rule_broken
     relaxed = _relaxed(pf, broken | {"dp", "grad_accum"} if broken else {"dp", "grad_accum"})
     try:
         e = estimate(plan_file_to_estimate_request(relaxed), catalog)
@@ -417,6 +463,7 @@ def validate_plan(pf: PlanFile, catalog: Catalog | None = None, *, alternative: 
         checks.append(Check(name="layout", status="error", value=pf.hardware.gpus, message=str(error)))
         tpp, loss = tokens_per_param_check(pf, shape.params)
         return ValidationReport(name=pf.name, checks=checks + [tpp], loss=loss)
+    checks = _with_nearest(checks, e)
     checks[:0] = chosen_check(pf, e.strategy, broken)
     checks.append(memory_check(e))
     checks += batch_checks(pf, e.strategy, e.shape.seq_len)

@@ -253,4 +253,4 @@ def evaluate_finetune(shape: ModelShape, spec: MethodSpec, gpu: GPUSpec, arrays:
     tokens_per_second = s.global_batch_seqs * shape.seq_len / time["total"]
     peaks = np.array([gpu.peak_flops.get(p, np.nan) for p in PRECISION_ORDER])[s.precision_idx]
     mfu = model_flops_per_token_ft(shape, spec) * tokens_per_second / (s.gpus * peaks)
-    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu)
+    return Evaluation(s, memory, time, usable, fits, tokens_per_second, mfu, memory_config)

@@ -56,7 +56,7 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     choices = {name: values[None, None, :] for name, values in structs.items()}
     strategies, batch_ok = with_batch(Strategies(gpus=counts[None, :, None], grad_accum=1, **choices), seq_len, space)
     layout = layout_mask(strategies, shape=stacked, gpus_per_node=gpu.gpus_per_node,
-                         zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
+                         zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp, framework=space.framework)
     valid = layout & batch_ok
 
     # Evaluate memory on valid entries only (1-D), then step time only on those that fit.
@@ -80,7 +80,8 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     memory = memory_breakdown(flat_shape, flat_strategies, memory_config)["total"]
     fit_rows = np.nonzero(memory <= memory_config.usable_bytes(gpu.memory_bytes))[0]
     fit_shape, fit_strategies = flat_args(fit_rows)
-    time = step_time_breakdown(fit_shape, gpu, fit_strategies, a2a_overlap=memory_config.a2a_overlap)["total"]
+    time = step_time_breakdown(fit_shape, gpu, fit_strategies, a2a_overlap=memory_config.a2a_overlap,
+                               framework=memory_config.framework)["total"]
     speed = fit_strategies.global_batch_seqs * seq_len / time
     if memory_config.reliability is not None:
         # Expected throughput: failures, checkpoints and restarts slow a run by a factor that depends

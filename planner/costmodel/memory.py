@@ -18,6 +18,10 @@ stage needs the logits of one micro-batch (16-bit logits + fp32 softmax: 6·s·b
 
 Framework overhead (CUDA context, NCCL and cuBLAS workspaces) is a fixed amount and the caching
 allocator's fragmentation a fraction of HBM; both are assumptions, documented and configurable.
+
+With a framework named (``MemoryConfig.framework``, issue #13) the model states, gather buffers,
+activations and logits are those that framework keeps: ``planner.costmodel.frameworks`` (FlashAttention,
+no s² term; its recompute levels; full recompute keeps 2·s·b·h/t under sequence parallelism).
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.costmodel import frameworks as fw
 from planner.costmodel import moe
-from planner.costmodel.precision import ACTIVATION_SCALE, GRAD_BYTES, OPTIMIZER_BYTES, WEIGHT_BYTES
+from planner.costmodel.precision import ACTIVATION_SCALE
 from planner.costmodel.shape import ModelShape
 from planner.costmodel.strategy import Strategies
 
@@ -52,6 +57,8 @@ class MemoryConfig:
     reliability: object | None = None
     # Issue #16: share of the MoE all-to-all hidden behind compute (planner.costmodel.moe.A2A_OVERLAP)
     a2a_overlap: float = moe.A2A_OVERLAP
+    # Issue #13: the training framework whose memory accounting applies (None: the generic model above).
+    framework: str | None = None
 
     def usable_bytes(self, memory_bytes: float) -> float:
         """HBM the process may fill (``total`` of the breakdown, which includes framework overhead)."""
@@ -86,11 +93,18 @@ def activation_units_per_layer(shape: ModelShape):
     return norms + attention + mlp
 
 
-def activation_bytes_per_layer(shape: ModelShape, tp, micro_batch, recompute_idx):
-    """Korthikanti et al. 2022 Table 2 (16-bit values), with sequence parallelism when t > 1."""
+def activation_bytes_per_layer(shape: ModelShape, tp, micro_batch, recompute_idx, framework: str | None = None):
+    """Korthikanti et al. 2022 Table 2 (16-bit values), with sequence parallelism when t > 1. With a
+    framework: FlashAttention (no s² scores), its selective level, and full recompute's kept input
+    sequence-parallel (2·s·b·h/t)."""
     s, h, a = shape.seq_len, shape.hidden, shape.heads
     sbh = s * micro_batch * h
     units = activation_units_per_layer(shape)
+    if framework is not None:
+        none = sbh * units / tp
+        selective = sbh * fw.selective_units(framework, shape, units) / tp
+        full = 2.0 * sbh / tp
+        return np.choose(recompute_idx, [none, selective, full])
     none = sbh * (units / tp + 5.0 * a * s / (h * tp))
     selective = sbh * units / tp
     full = 2.0 * sbh * np.ones_like(tp, dtype=float)
@@ -106,26 +120,26 @@ def memory_breakdown(shape: ModelShape, s: Strategies,
     precision_idx, recompute_idx = np.asarray(s.precision_idx), np.asarray(s.recompute_idx)
     micro_batch, grad_accum = np.asarray(s.micro_batch, dtype=float), np.asarray(s.grad_accum, dtype=float)
 
+    framework = config.framework
     local_params = params_per_gpu(shape, s)
-    weights = WEIGHT_BYTES[precision_idx] * local_params / np.where(zero >= 3, dp, 1.0)
-    gradients = GRAD_BYTES[precision_idx] * local_params / np.where(zero >= 2, dp, 1.0)
-    optimizer = OPTIMIZER_BYTES[precision_idx] * local_params / np.where(zero >= 1, dp, 1.0)
+    weights, gradients, optimizer = fw.model_state_bytes(framework, local_params, precision_idx, zero, dp)
     layer_params = (shape.shape_params - shape.embedding_params) / shape.layers / tp   # one block's weights
     if moe.is_moe(shape):
         # routed experts (sharded by t·ep, over the expert-DP group d·c/ep) beside the t·p-sharded body
         experts = moe.expert_params_per_gpu(shape, s)
         edp = np.asarray(s.expert_shard_group, dtype=float)
-        weights = weights + WEIGHT_BYTES[precision_idx] * experts / np.where(zero >= 3, edp, 1.0)
-        gradients = gradients + GRAD_BYTES[precision_idx] * experts / np.where(zero >= 2, edp, 1.0)
-        optimizer = optimizer + OPTIMIZER_BYTES[precision_idx] * experts / np.where(zero >= 1, edp, 1.0)
+        expert_weights, expert_grads, expert_optimizer = fw.model_state_bytes(framework, experts, precision_idx,
+                                                                              zero, edp)
+        weights, gradients, optimizer = weights + expert_weights, gradients + expert_grads, optimizer + expert_optimizer
         layer_params = (np.maximum(shape.params - shape.embedding_params - shape.routed_expert_params, 0.0)
                         / shape.layers / tp + experts / np.maximum(moe.moe_layers_per_stage(shape, s), 1.0))
     # only sharded weights need gathering: at d = 1 ZeRO-3 shards nothing (as in throughput.py)
-    gather_buffer = np.where((zero >= 3) & (dp > 1), 2.0 * layer_params * WEIGHT_BYTES[precision_idx], 0.0)
+    gather_buffer = fw.gather_bytes(framework, layer_params, local_params, shape.embedding_params,
+                                    shape.vocab * shape.hidden * 1.0, precision_idx, zero, dp, tp)
 
     scale = ACTIVATION_SCALE[precision_idx]
     # context parallelism keeps s/c of every sequence on a GPU (the K/V chunks in flight are small)
-    per_layer = activation_bytes_per_layer(shape, tp, micro_batch, recompute_idx) * scale / cp
+    per_layer = activation_bytes_per_layer(shape, tp, micro_batch, recompute_idx, framework) * scale / cp
     # 1F1B: the first stage holds min(p, m) micro-batches; interleaving v chunks holds (1 + (p−1)/(p·v))× that
     # (Narayanan et al. 2021 §2.2.2; Megatron-LM theoretical_memory_usage.py)
     interleave = np.where(vpp > 1, 1.0 + (pp - 1.0) / (pp * vpp), 1.0)
@@ -134,8 +148,8 @@ def memory_breakdown(shape: ModelShape, s: Strategies,
     first_stage = per_layer * layers_per_stage * in_flight
     recompute_working = np.where(
         recompute_idx == 2,
-        activation_bytes_per_layer(shape, tp, micro_batch, np.zeros_like(recompute_idx)) * scale / cp, 0.0)
-    logits = 6.0 * shape.seq_len * micro_batch * shape.vocab / (tp * cp)
+        activation_bytes_per_layer(shape, tp, micro_batch, np.zeros_like(recompute_idx), framework) * scale / cp, 0.0)
+    logits = fw.logit_bytes_per_element(framework) * shape.seq_len * micro_batch * shape.vocab / (tp * cp)
     last_stage = per_layer * layers_per_stage + logits
     activations = np.where(pp > 1, np.maximum(first_stage, last_stage), first_stage + logits) + recompute_working
 

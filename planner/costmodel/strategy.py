@@ -29,6 +29,7 @@ from itertools import product
 import numpy as np
 
 from catalogs.schema import GPUSpec
+from planner.costmodel.frameworks import framework_mask
 from planner.costmodel.precision import PRECISION_ORDER, RECOMPUTE_ORDER
 from planner.costmodel.shape import ModelShape
 from planner.types.estimates import Strategy
@@ -58,6 +59,7 @@ class SearchSpace:
     vpp: tuple[int, ...] = (1,)                 # virtual pipeline stages (interleaved 1F1B)
     uneven_pp: bool = False                     # allow p not dividing the layers (user-fixed p)
     ep: tuple[int, ...] = (1,)                  # expert parallel (MoE; planner.costmodel.moe.expert_parallel_choices)
+    framework: str | None = None                # only layouts this framework runs (costmodel.frameworks)
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,10 @@ def candidate_choices(gpu: GPUSpec, space: SearchSpace, precisions) -> dict[str,
 
 
 def layout_mask(s: Strategies, *, shape: ModelShape, gpus_per_node: int, zero_fixed: bool,
-                uneven_pp: bool = False):
+                uneven_pp: bool = False, framework: str | None = None):
     """Layouts that exist (see the module docstring); at d·c = 1 ZeRO shards nothing, so stages 1-3 would
-    only repeat stage 0 (unless the user fixed the stage)."""
+    only repeat stage 0 (unless the user fixed the stage). With ``framework``, only the layouts it runs
+    (``planner.costmodel.frameworks.framework_mask``)."""
     group = s.replica
     chunks = np.asarray(s.pp) * np.asarray(s.vpp)
     stages_ok = (shape.layers % chunks == 0) | (uneven_pp & (chunks <= shape.layers))
@@ -178,6 +181,7 @@ def layout_mask(s: Strategies, *, shape: ModelShape, gpus_per_node: int, zero_fi
     if np.any(ep != 1):     # MoE: experts divisible by ep, ep dividing the d·c ranks (planner.costmodel.moe)
         ok = ok & ((ep == 1) | ((np.asarray(shape.experts) % ep == 0) & (np.asarray(shape.experts) > 0)
                                 & (np.round(s.shard_group).astype(np.int64) % ep == 0)))
+    ok = ok & framework_mask(s, framework)
     return ok & ((s.zero == 0) | (s.shard_group > 1) | zero_fixed)
 
 
@@ -197,7 +201,8 @@ def enumerate_strategies(shape: ModelShape, gpu: GPUSpec, gpus: int, space: Sear
     s = Strategies(gpus=np.full(count, gpus, dtype=np.int64), grad_accum=np.ones(count, dtype=np.int64), **choices)
     s, within_limit = with_batch(s, shape.seq_len, space)
     keep = within_limit & layout_mask(s, shape=shape, gpus_per_node=gpu.gpus_per_node,
-                                      zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
+                                      zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp,
+                                      framework=space.framework)
     return s.take(keep)
 
 

@@ -26,10 +26,11 @@ import numpy as np
 
 from catalogs.schema import GPUSpec
 from planner.costmodel import calibration as cal
+from planner.costmodel import frameworks as fw
 from planner.costmodel import moe
 from planner.costmodel.flops import attention_flops_per_token, hardware_flops_per_token, model_flops_per_token
 from planner.costmodel.memory import params_per_gpu
-from planner.costmodel.precision import COMM_BYTES, GRAD_BYTES, OPTIMIZER_BYTES, PRECISION_ORDER, WEIGHT_BYTES
+from planner.costmodel.precision import COMM_BYTES, PRECISION_ORDER, WEIGHT_BYTES
 from planner.costmodel.shape import ModelShape
 from planner.costmodel.strategy import Strategies
 
@@ -102,7 +103,8 @@ def data_parallel_ring(gpu: GPUSpec, s: Strategies):
 
 def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_efficiency: float | None = None,
                         memory_traffic: float | None = None, a2a_overlap: float = moe.A2A_OVERLAP,
-                        tp_comm_overlap: float | None = None, envelope_scale: float = 1.0) -> dict[str, np.ndarray]:
+                        tp_comm_overlap: float | None = None, envelope_scale: float = 1.0,
+                        framework: str | None = None) -> dict[str, np.ndarray]:
     """Seconds per optimizer step and its parts; the strategy's fields broadcast as arrays.
     ``compute`` includes the attention core (at FlashAttention speed, see ``attention_rate``);
     ``gemm_efficiency`` overrides the GEMM rate with peak × that fraction (tests, what-ifs);
@@ -178,11 +180,15 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
 
     local_params = params_per_gpu(shape, s)
     dp_bw, ring = data_parallel_ring(gpu, s)
-    one_pass = ring * COMM_BYTES[precision_idx] * local_params / dp_bw   # one reduce-scatter or all-gather
-    if sparse:      # routed experts are reduced over the expert-DP group d·c/ep
+    gather = ring * COMM_BYTES[precision_idx] * local_params / dp_bw        # one all-gather of 16-bit weights
+    # one reduce-scatter of the gradients, in the framework's reduction dtype (fp32 for Megatron/FSDP2)
+    one_pass = ring * fw.grad_reduce_bytes(framework, precision_idx, COMM_BYTES[precision_idx]) * local_params / dp_bw
+    if sparse:      # routed experts are gathered and reduced over the expert-DP group d·c/ep
         expert_params = moe.expert_params_per_gpu(shape, s)
         edp = np.asarray(s.expert_shard_group, dtype=float)
-        one_pass = one_pass + np.where(edp > 1, (edp - 1.0) / edp, 0.0) * COMM_BYTES[precision_idx] * expert_params / dp_bw
+        expert_ring = np.where(edp > 1, (edp - 1.0) / edp, 0.0) * expert_params / dp_bw
+        gather = gather + expert_ring * COMM_BYTES[precision_idx]
+        one_pass = one_pass + expert_ring * fw.grad_reduce_bytes(framework, precision_idx, COMM_BYTES[precision_idx])
     backward = (2.0 / 3.0) * (math + memory)                                # backward share of a slot
     # ZeRO-0: gradient all-reduce (= reduce-scatter + all-gather) once per step, hidden behind the
     # last backward. ZeRO-1: the reduce-scatter is hidden the same way, but the all-gather of the
@@ -193,25 +199,27 @@ def step_time_breakdown(shape: ModelShape, gpu: GPUSpec, s: Strategies, *, gemm_
     # with compute, and gradients reduce-scattered after every micro-batch's backward. All of a
     # ZeRO-3 step's traffic (2 gathers + 1 reduce-scatter per micro-batch) shares one window, the
     # step's compute: traffic a kernel hides is not hidden twice (issue #13).
+    # Per framework (issue #13): Megatron's distributed optimizer overlaps the parameter all-gather with
+    # the next step's first forward (--overlap-param-gather); FSDP2's ZeRO-2 (reshard_after_forward=False)
+    # gathers every micro-batch's forward and reduce-scatters every backward, in the same shared window.
     sync = np.where(zero == 0, 2.0 * one_pass, np.where(zero == 2, m * one_pass, one_pass))
     window = cal.DP_OVERLAP * backward * np.where(zero == 2, m, 1.0)
-    exposed_gather = np.where((zero == 1) | (zero == 2), one_pass, 0.0)
+    forward = (1.0 / 3.0) * (math + memory)
+    exposed_gather = np.where((zero == 1) | (zero == 2), gather, 0.0)
+    if fw.overlaps_param_gather(framework):
+        exposed_gather = np.maximum(0.0, exposed_gather - cal.DP_OVERLAP * forward)
     zero3_traffic = m * (2.0 * ring * WEIGHT_BYTES[precision_idx] * local_params / dp_bw + one_pass)
     if sparse:      # ZeRO-3 also gathers the routed experts' shards over the expert-DP group
         zero3_traffic = zero3_traffic + m * 2.0 * np.where(edp > 1, (edp - 1.0) / edp, 0.0) \
             * WEIGHT_BYTES[precision_idx] * expert_params / dp_bw
-    dp_exposed = np.where(zero >= 3, np.maximum(0.0, zero3_traffic - cal.DP_OVERLAP * m * slot),
+    shared = np.where(zero >= 3, zero3_traffic, m * (gather + one_pass)) if fw.fsdp2(framework) else zero3_traffic
+    dp_exposed = np.where((zero >= 3) | ((zero == 2) & fw.fsdp2(framework)),
+                          np.maximum(0.0, shared - cal.DP_OVERLAP * m * slot),
                           np.maximum(0.0, sync - window) + exposed_gather)
 
-    state_bytes = local_params * (
-        WEIGHT_BYTES[precision_idx] / np.where(zero >= 3, dp, 1.0)
-        + GRAD_BYTES[precision_idx] / np.where(zero >= 2, dp, 1.0)
-        + OPTIMIZER_BYTES[precision_idx] / np.where(zero >= 1, dp, 1.0))
+    state_bytes = sum(fw.model_state_bytes(framework, local_params, precision_idx, zero, dp))
     if sparse:
-        state_bytes = state_bytes + expert_params * (
-            WEIGHT_BYTES[precision_idx] / np.where(zero >= 3, edp, 1.0)
-            + GRAD_BYTES[precision_idx] / np.where(zero >= 2, edp, 1.0)
-            + OPTIMIZER_BYTES[precision_idx] / np.where(zero >= 1, edp, 1.0))
+        state_bytes = state_bytes + sum(fw.model_state_bytes(framework, expert_params, precision_idx, zero, edp))
     optimizer = 2.0 * state_bytes / gpu.memory_bandwidth_bytes_per_s
 
     total = pipeline + dp_exposed + optimizer

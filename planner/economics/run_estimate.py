@@ -19,7 +19,7 @@ from planner.types.estimates import Estimate, MemoryBreakdown, StrategyOption, T
 
 
 def option_at(evaluation: Evaluation, i: int) -> StrategyOption:
-    return StrategyOption(strategy=evaluation.strategies.at(i),
+    return StrategyOption(strategy=evaluation.strategy_at(i),
                           memory_per_gpu_bytes=float(evaluation.memory["total"][i]),
                           fits=bool(evaluation.fits[i]),
                           tokens_per_second=float(evaluation.tokens_per_second[i]),
@@ -44,7 +44,7 @@ def build_estimate(tokens: float, shape: ModelShape, gpu: GPUSpec, gpus: int, ev
         params=shape.params, tokens=tokens,
         shape=shape.wire(),
         gpu=gpu.id, gpus=gpus, nodes=math.ceil(gpus / gpu.gpus_per_node),
-        strategy=evaluation.strategies.at(i), strategy_source=source,
+        strategy=evaluation.strategy_at(i), strategy_source=source,
         fits=bool(evaluation.fits[i]), memory_per_gpu_bytes=memory["total"],
         usable_memory_per_gpu_bytes=evaluation.usable_memory_bytes,
         memory_breakdown_bytes=MemoryBreakdown(**memory), step_time_s=time["total"],

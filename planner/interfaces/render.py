@@ -12,7 +12,8 @@ from planner.types.results import Infeasibility
 
 def strategy_line(s) -> str:
     return (f"{s.degrees()} ZeRO-{s.zero} {s.precision} recompute={s.recompute} "
-            f"micro-batch={s.micro_batch} grad-accum={s.grad_accum} (global batch {s.global_batch_sequences} seq)")
+            f"micro-batch={s.micro_batch} grad-accum={s.grad_accum} (global batch {s.global_batch_sequences} seq)"
+            + (f", runs on {s.framework}" if getattr(s, "framework", None) else ""))
 
 
 def shape_line(shape) -> str:

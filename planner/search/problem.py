@@ -121,7 +121,7 @@ def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Probl
         raise InputError(f"precisions: none of {', '.join(request.precisions)} runs on the GPUs offered; "
                          f"they support {', '.join(have)}", "precisions")
     space = SearchSpace(precisions=tuple(request.precisions), micro_batches=SOLVER_MICRO_BATCHES,
-                        cp=context_parallel_choices(request.seq_len))
+                        cp=context_parallel_choices(request.seq_len), framework=request.framework)
     if request.global_batch_tokens is not None:
         space = replace(space, global_batch_tokens=request.global_batch_tokens)
     if request.max_global_batch_tokens is not None:
@@ -139,7 +139,8 @@ def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Probl
         seq_len=request.seq_len, vocab=request.vocab or FAMILIES[request.family].default_vocab,
         family=request.family, pue=request.pue,
         electricity_usd_per_kwh=request.electricity_usd_per_kwh, allow_mixed=request.allow_mixed,
-        catalog=catalog, law=load_law(request.law), offers=offers, space=space, memory_config=MemoryConfig(reliability=reliability),
+        catalog=catalog, law=load_law(request.law), offers=offers, space=space, memory_config=MemoryConfig(reliability=reliability,
+                                                                                          framework=request.framework),
         reliability=reliability, region=request.region, grid_gco2_per_kwh=request.grid_gco2_per_kwh,
         min_rental_hours=DEFAULT_MIN_RENTAL_HOURS if request.min_rental_hours is None else request.min_rental_hours,
         confidence=request.confidence,

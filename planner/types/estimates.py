@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.types.strict import NoBoolInts
-from planner.types.vocabulary import MlpName, PrecisionName, RecomputeName
+from planner.types.vocabulary import FrameworkName, MlpName, PrecisionName, RecomputeName
 
 
 
@@ -33,6 +33,8 @@ class Strategy(BaseModel):
     cp: int = Field(1, ge=1, description="context-parallel size: the sequence split over cp GPUs (ring attention)")
     vpp: int = Field(1, ge=1, description="virtual pipeline stages per GPU (interleaved 1F1B; 1 = plain 1F1B)")
     ep: int = Field(1, ge=1, description="expert-parallel size: routed experts sharded over ep GPUs (MoE only)")
+    framework: FrameworkName | None = Field(None, description="the training framework that runs this layout "
+                                                              "(the one asked for, else the first that runs it)")
 
     def degrees(self) -> str:
         """``TP=8 PP=16 DP=128`` with ``CP=…``, ``VPP=…`` and ``EP=…`` when used: the parallel degrees in one place."""
@@ -270,6 +272,8 @@ class EstimateRequest(ArchitectureFields):
     grid_gco2_per_kwh: float | None = Field(None, ge=0, le=5000, description="grid carbon intensity override")
     provider: str | None = Field(None, max_length=100, description="bill on this provider's rental terms "
                                                                   "(rental_terms.toml; cost_usd is what it bills)")
+    framework: FrameworkName | None = Field(None, description="megatron | torchtitan | deepspeed | fsdp: only its "
+                                            "layouts, with its memory accounting (default: generic)")
 
     @model_validator(mode="after")
     def _shape_within_bounds(self) -> "EstimateRequest":

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from planner.types.estimates import ArchitectureFields, Shape, Strategy
-from planner.types.vocabulary import BaseQuant, FinetuneMethod, LoraTargets, Objective, RecomputeName
+from planner.types.vocabulary import BaseQuant, FinetuneMethod, FrameworkName, LoraTargets, Objective, RecomputeName
 
 # Fine-tuning recipes use small batches: 128 sequences in Alpaca (Taori et al. 2023 repo: 4 GPUs ×
 # 4 per device × 8 accumulation) and Vicuna (FastChat train recipe). Beyond 4× the target the
@@ -49,6 +49,8 @@ class FinetuneRequest(ArchitectureFields):
     recompute: RecomputeName | None = None
     micro_batch: int | None = Field(None, ge=1, le=4096)
     global_batch_sequences: int = Field(DEFAULT_GLOBAL_BATCH_SEQUENCES, ge=1, le=10_000_000)
+    framework: FrameworkName | None = Field(None, description="megatron | torchtitan | deepspeed | fsdp: only "
+                                            "layouts it runs")
     price_usd_per_gpu_hour: float | None = Field(None, gt=0, le=1e4)
     stack_efficiency: float | None = Field(None, ge=0.01, le=1,
                                            description="measured/modelled throughput of your training stack "

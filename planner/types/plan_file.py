@@ -35,6 +35,7 @@ from planner.types.units import parse_count, parse_duration_s
 from planner.types.vocabulary import (
     BaseQuant,
     FinetuneMethod,
+    FrameworkName,
     GPUMode,
     LoraTargets,
     PrecisionName,
@@ -130,6 +131,8 @@ class StrategySection(_Section):
     grad_accum: int | None = Field(None, ge=1, le=1_000_000)
     global_batch_sequences: int | None = Field(None, ge=1, le=100_000_000)
     global_batch_tokens: Count | None = Field(None, ge=1, le=1e10)
+    framework: FrameworkName | None = Field(None, description="megatron | torchtitan | deepspeed | fsdp: validate "
+                                            "checks its rules and memory accounting")
 
     @model_validator(mode="after")
     def _one_batch(self) -> "StrategySection":
@@ -370,7 +373,8 @@ def plan_file_from_plan(plan) -> PlanFile:
                                  dp=s.dp, zero=s.zero, precision=s.precision,
                                  recompute=s.recompute, sequence_parallel=s.sequence_parallel,
                                  micro_batch=s.micro_batch, grad_accum=s.grad_accum,
-                                 global_batch_sequences=s.global_batch_sequences),
+                                 global_batch_sequences=s.global_batch_sequences,
+                                 framework=getattr(s, "framework", None)),
         constraints=ConstraintsSection(budget_usd=budget, deadline_hours=deadline),
         result=ResultSection(**result_fields),
     )
@@ -425,7 +429,7 @@ def plan_file_to_estimate_request(pf: PlanFile, origin: str = "plan") -> Estimat
         seq_len=m.seq_len, layers=m.layers, hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads,
         ffn_hidden=m.ffn_hidden, mlp=m.mlp, tied_embeddings=m.tied_embeddings, vocab=m.vocab,
         tp=s.tp, pp=s.pp, cp=s.cp, vpp=s.vpp, zero=s.zero, precision=s.precision,
-        recompute=s.recompute, micro_batch=s.micro_batch,
+        recompute=s.recompute, micro_batch=s.micro_batch, framework=s.framework,
         global_batch_tokens=None if batch is None or not math.isfinite(batch) else batch,
         price_usd_per_gpu_hour=h.price_usd_per_gpu_hour if h.mode == "rent" else None,
         **pf.reliability.model_dump(exclude_none=True)), origin)

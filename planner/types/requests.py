@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field, model_validator
 
 from planner.types.strict import NoBoolInts
-from planner.types.vocabulary import FamilyName, GPUMode, Objective, PrecisionName
+from planner.types.vocabulary import FamilyName, FrameworkName, GPUMode, Objective, PrecisionName
 
 # Lower bounds that keep every result finite (#18): a deadline of at least a minute, at least one token.
 MIN_DEADLINE_HOURS = 1 / 60
@@ -64,6 +64,9 @@ class SolveRequest(NoBoolInts):
     allow_moe: bool = Field(False, description="min_loss: let the search choose a mixture-of-experts model "
                                                "(planner.costmodel.moe.MOE_LATTICE) over a dense one, both scored "
                                                "by the joint MoE law ludziejewski2025")
+    framework: FrameworkName | None = Field(None, description="search only layouts this framework runs, with its "
+                                            "memory accounting (default: any layout; the plan names a framework "
+                                            "that runs it)")
     # ---- Issue #15: realism overrides (defaults: catalogs/data/reliability.toml, regions.toml)
     failure_rate_per_gpu_hour: float | None = Field(None, ge=0, lt=1, description="job-interrupting failures per GPU-hour")
     checkpoint_bandwidth_bytes_per_s: float | None = Field(None, gt=0, le=1e15, description="per-GPU checkpoint write bandwidth")

@@ -38,3 +38,7 @@ MlpName = Literal["gelu", "swiglu", "geglu"]
 
 # How the solver shapes a bare parameter count (planner.costmodel.shape.FAMILIES).
 FamilyName = Literal["gpt", "llama3"]
+
+# Training frameworks a plan can name and export to (issue #13; catalogs/data/frameworks.toml).
+FrameworkName = Literal["megatron", "torchtitan", "deepspeed", "fsdp"]
+FRAMEWORK_ORDER: tuple[str, ...] = get_args(FrameworkName)

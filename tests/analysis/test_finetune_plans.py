@@ -13,7 +13,7 @@ from support import REPO, run_main
 
 from planner.analysis.finetune import plan_file_to_finetune_request, plan_finetune
 from planner.analysis.validate import validate_plan
-from planner.interfaces.exporters import TARGETS, FinetuneRun, export_plan
+from planner.interfaces.exporters import TARGETS, FinetuneRun, export_plan, plan_for_target
 from planner.interfaces.exporters.megatron import (
     megatron_args,
     megatron_rule_violations,
@@ -166,8 +166,13 @@ def test_finetune_validate_json(capsys):
 # ---------------------------------------------------------------------------------------------
 # export
 
-def _run(path: Path) -> FinetuneRun:
-    return FinetuneRun.of(plan_finetune(plan_file_to_finetune_request(read_plan_file(path))))
+def _run(path: Path, target: str | None = None) -> FinetuneRun:
+    """The fine-tuning run of ``path``; with ``target``, costed for that framework as ``planner export`` does
+    (its layouts only: e.g. no ZeRO-3 for Megatron, issue #13)."""
+    plan = read_plan_file(path)
+    if target is not None:
+        plan = plan_for_target(plan, target)[0]
+    return FinetuneRun.of(plan_finetune(plan_file_to_finetune_request(plan)))
 
 
 def _parse(target: str, text: str):
@@ -184,7 +189,7 @@ def _parse(target: str, text: str):
 @pytest.mark.parametrize("example", [QLORA, LORA], ids=["qlora", "lora"])
 @pytest.mark.parametrize("target", TARGETS)
 def test_adapter_exports_parse_and_say_what_is_missing(example, target):
-    run = _run(example)
+    run = _run(example, target)
     out = export_plan(run, target)
     _parse(target, out.text)
     o = run.option
@@ -206,16 +211,18 @@ def test_adapter_exports_parse_and_say_what_is_missing(example, target):
 
 
 def test_full_finetune_exports_like_pretraining_plus_base_checkpoint(tmp_path):
-    run = _run(plan_with(tmp_path, QLORA, finetune={"method": "full"}, hardware={"gpu": "h100-sxm", "gpus": 16},
-                         strategy={"global_batch_sequences": 128}))
-    assert run.option.fits
+    path = plan_with(tmp_path, QLORA, finetune={"method": "full"}, hardware={"gpu": "h100-sxm", "gpus": 16},
+                     strategy={"global_batch_sequences": 128})
+    run = _run(path, "megatron")
+    assert run.option.fits and run.strategy.framework == "megatron"
     args = megatron_args(run)
     assert "--finetune" in args and not megatron_rule_violations(args, run.gpus)
-    ds = export_plan(run, "deepspeed")
-    assert json.loads(ds.text)["zero_optimization"]["stage"] == run.strategy.zero
+    ds_run = _run(path, "deepspeed")
+    ds = export_plan(ds_run, "deepspeed")
+    assert json.loads(ds.text)["zero_optimization"]["stage"] == ds_run.strategy.zero
     assert any(item.startswith("method=full") for item in ds.unsupported)
     for target in ("fsdp", "torchtitan", "megatron"):
-        out = export_plan(run, target)
+        out = export_plan(_run(path, target), target)
         _parse(target, out.text)
         assert "load the base model's checkpoint" in out.text
         assert not any("lora" in item.lower() for item in out.unsupported)

@@ -1,4 +1,7 @@
-"""Exports parse with standard tools, carry the strategy's values and satisfy Megatron's rules."""
+"""Exports parse with standard tools, carry the strategy's values and satisfy Megatron's rules.
+
+Each example is costed for each target as ``planner export`` does (``plan_for_target``: the target's layout
+rules and memory accounting); a layout the target does not run is refused, never silently changed."""
 
 import ast
 import json
@@ -11,7 +14,7 @@ from hypothesis import strategies as st
 from support import REPO
 
 from planner.analysis.estimate import estimate
-from planner.interfaces.exporters import TARGETS, export_plan, train_iterations
+from planner.interfaces.exporters import TARGETS, export_plan, plan_for_target, train_iterations
 from planner.interfaces.exporters.megatron import (
     megatron_args,
     megatron_rule_violations,
@@ -24,12 +27,32 @@ EXAMPLES = ["13b-64xh100-plan.toml", "7b-1t-plan.toml", "startup-1b-plan.toml", 
 
 
 @pytest.fixture(scope="module", params=EXAMPLES)
-def resolved(request):
-    return estimate(plan_file_to_estimate_request(read_plan_file(ROOT / "examples" / request.param)))
+def plan(request):
+    return read_plan_file(ROOT / "examples" / request.param)
 
 
-def test_deepspeed(resolved):
+@pytest.fixture(scope="module")
+def resolved(plan):
+    return estimate(plan_file_to_estimate_request(plan))
+
+
+def costed_for(plan, target):
+    """The example costed for ``target`` as ``planner export`` does; a plan whose fixed fields the target
+    cannot run is refused with the rule, and then its generic costing does not export either (skip)."""
+    try:
+        return estimate(plan_file_to_estimate_request(plan_for_target(plan, target)[0]))
+    except InputError as error:
+        assert error.field in ("tp", "pp", "cp", "vpp", "zero", "precision"), error
+        generic = estimate(plan_file_to_estimate_request(plan))
+        with pytest.raises(InputError, match=f"to: {target} cannot run this plan's layout"):
+            export_plan(generic, target)
+        pytest.skip(f"{target} does not run this plan's fixed layout: {error}")
+
+
+def test_deepspeed(plan):
+    resolved = costed_for(plan, "deepspeed")
     s = resolved.strategy
+    assert s.framework == "deepspeed"
     out = export_plan(resolved, "deepspeed")
     config = json.loads(out.text)
     assert config["train_batch_size"] == s.global_batch_sequences
@@ -39,8 +62,17 @@ def test_deepspeed(resolved):
     assert config["zero_optimization"]["stage"] == s.zero
     assert config.get(s.precision, {}).get("enabled") is True
     assert ("activation_checkpointing" in config) == (s.recompute != "none")
-    if s.tp > 1:
-        assert any(item.startswith("tp=") for item in out.unsupported)
+    assert config.get("tensor_parallel", {}).get("autotp_size", 1) == s.tp        # AutoTP training
+    assert not (s.pp > 1 and s.zero >= 2)
+
+
+def test_exports_refuse_layouts_the_target_does_not_run(resolved):
+    """A ZeRO-3 layout exported to Megatron, ZeRO-2 + PP to DeepSpeed, TP to plain FSDP: refused, naming why."""
+    for target, update in (("megatron", {"zero": 3}), ("deepspeed", {"zero": 2, "pp": 2}), ("fsdp", {"tp": 2}),
+                           ("torchtitan", {"zero": 1})):
+        bad = resolved.model_copy(update={"strategy": resolved.strategy.model_copy(update=update)})
+        with pytest.raises(InputError, match=f"to: {target} cannot run this plan's layout"):
+            export_plan(bad, target)
 
 
 def _megatron_argv(text: str) -> list[str]:
@@ -49,7 +81,8 @@ def _megatron_argv(text: str) -> list[str]:
     return argv[argv.index("pretrain_gpt.py") + 1:]
 
 
-def test_megatron(resolved):
+def test_megatron(plan):
+    resolved = costed_for(plan, "megatron")
     s, shape = resolved.strategy, resolved.shape
     out = export_plan(resolved, "megatron")
     argv = _megatron_argv(out.text)
@@ -63,6 +96,15 @@ def test_megatron(resolved):
     assert ("--sequence-parallel" in argv) == (s.tp > 1)
     assert megatron_rule_violations(argv, resolved.gpus) == []
     assert any(item.startswith("vocab=") for item in out.unsupported)
+    # Llama-style model and a learning-rate schedule (issue #13)
+    assert value["--normalization"] == "RMSNorm" and value["--position-embedding-type"] == "rope"
+    assert value["--lr-decay-style"] == "cosine" and float(value["--lr"]) > float(value["--min-lr"]) > 0
+    assert 1 <= int(value["--lr-warmup-iters"]) <= int(value["--lr-decay-iters"]) == train_iterations(resolved)
+    assert ("--swiglu" in argv) == shape.gated_mlp
+    assert ("--untie-embeddings-and-output-weights" in argv) == (not shape.tied_embeddings)
+    if shape.kv_heads < shape.heads:
+        assert value["--num-query-groups"] == str(shape.kv_heads) and "--group-query-attention" in argv
+    assert ("--use-distributed-optimizer" in argv) == (s.zero == 1) and s.zero <= 1
 
 
 def test_megatron_rules_catch_violations():
@@ -87,9 +129,22 @@ def test_megatron_rules_hold_for_any_estimate(tp_log, pp, dp_log, micro_batch, b
     assert megatron_rule_violations(megatron_args(e), gpus) == []
 
 
-def test_torchtitan(resolved):
+def test_torchtitan(plan):
+    from planner.interfaces.exporters.torchtitan import FLAVOURS, ffn_width, model_args
+
+    resolved = costed_for(plan, "torchtitan")
     s = resolved.strategy
-    config = tomllib.loads(export_plan(resolved, "torchtitan").text)
+    text = export_plan(resolved, "torchtitan").text
+    config = tomllib.loads(text)
+    flavour = config["model"]["flavor"]
+    assert flavour != "custom"
+    if flavour not in FLAVOURS:         # explicit model args, registered under that name, give the plan's widths
+        args = model_args(resolved.shape)
+        assert f"llama3_configs[{flavour!r}] = TransformerModelArgs(" in text
+        width = ffn_width(args["dim"], args["multiple_of"], args["ffn_dim_multiplier"])
+        gated = resolved.shape.ffn_hidden if resolved.shape.gated_mlp else 2 * resolved.shape.ffn_hidden // 3
+        assert width == gated and args["n_layers"] == resolved.shape.layers
+    assert config["parallelism"]["context_parallel_degree"] == s.cp
     p = config["parallelism"]
     assert p["tensor_parallel_degree"] == s.tp and p["pipeline_parallel_degree"] == s.pp
     assert p["data_parallel_shard_degree"] * p["data_parallel_replicate_degree"] == s.dp
@@ -98,17 +153,19 @@ def test_torchtitan(resolved):
     assert config["activation_checkpoint"]["mode"] == s.recompute
 
 
-def test_fsdp(resolved):
-    s = resolved.strategy
-    out = export_plan(resolved, "fsdp")
+def test_fsdp(plan):
+    fsdp = costed_for(plan, "fsdp")
+    s = fsdp.strategy
+    out = export_plan(fsdp, "fsdp")
     tree = ast.parse(out.text)
     constants = {node.targets[0].id: node.value.value for node in tree.body
                  if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)}
     assert constants["MICRO_BATCH"] == s.micro_batch and constants["GRAD_ACCUM"] == s.grad_accum
     assert constants["GLOBAL_BATCH"] == s.global_batch_sequences
+    # every launched process is a data-parallel rank: the batch the launch runs is the plan's (issue #13: was 8x)
+    assert constants["WORLD_SIZE"] == fsdp.gpus
+    assert constants["MICRO_BATCH"] * constants["GRAD_ACCUM"] * constants["WORLD_SIZE"] == s.global_batch_sequences
     assert ("fully_shard" in out.text) == (s.zero > 0)
-    if s.tp > 1:
-        assert any(item.startswith("tp=") for item in out.unsupported)
 
 
 def test_unknown_target():
@@ -127,5 +184,6 @@ def test_cli_export(tmp_path):
                              "--to", "deepspeed", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
-    assert json.loads(out.read_text())["zero_optimization"]["stage"] == 1
-    assert "not expressed in deepspeed: tp=4" in result.stderr
+    config = json.loads(out.read_text())
+    assert config["zero_optimization"]["stage"] == 1 and config["tensor_parallel"]["autotp_size"] == 4
+    assert "not expressed in deepspeed: pp=2" in result.stderr

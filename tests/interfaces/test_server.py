@@ -65,6 +65,11 @@ def test_estimate_equals_core(server):
     assert response.json() == json.loads(expected.model_dump_json())
 
 
+def test_estimate_with_framework_names_it(server):
+    response = server.post("/v1/plans/estimate", json={**ESTIMATE, "framework": "torchtitan"})
+    assert response.status_code == 200 and response.json()["strategy"]["framework"] == "torchtitan"
+
+
 def test_estimate_price_override(server):
     response = server.post("/v1/plans/estimate", json={**ESTIMATE, "price_usd_per_gpu_hour": 1.0})
     assert response.json()["price_usd_per_gpu_hour"] == 1.0
@@ -82,6 +87,8 @@ def test_estimate_price_override(server):
      "must divide the 8 experts"),
     ({"model": "mixtral-8x7b", "tokens": 1e9, "gpu": "h100-sxm", "gpus": 8, "top_k": 9}, ["body", "top_k"],
      "between 1 and experts"),
+    ({**ESTIMATE, "framework": "jax"}, ["body", "framework"], "'megatron'"),
+    ({**ESTIMATE, "framework": "megatron", "zero": 3}, ["body", "zero"], "distributed optimizer"),   # issue #13
 ])
 def test_estimate_bad_input_is_422_with_field_path(server, body, loc, words):
     response = server.post("/v1/plans/estimate", json=body)

@@ -172,10 +172,13 @@ def test_estimate_invariants(params, tokens, gpu_id, gpus, price):
 
 @SETTINGS
 @given(params=params_st, gpu_id=st.sampled_from(GPU_IDS), dp=st.sampled_from([2, 8, 64, 512]),
-       m=st.sampled_from([1, 4, 16]), tp=st.sampled_from([1, 2, 8]))
-def test_zero3_exposed_traffic_is_never_below_traffic_minus_hideable_compute(params, gpu_id, dp, m, tp):
-    """Issue #13: a ZeRO-3 step's gathers (forward and backward) and reduce-scatter share one window."""
+       m=st.sampled_from([1, 4, 16]), tp=st.sampled_from([1, 2, 8]),
+       framework=st.sampled_from([None, "deepspeed", "torchtitan", "fsdp"]))
+def test_zero3_exposed_traffic_is_never_below_traffic_minus_hideable_compute(params, gpu_id, dp, m, tp, framework):
+    """Issue #13: a ZeRO-3 step's gathers (forward and backward) and reduce-scatter share one window, for
+    every framework that runs ZeRO-3 (gradients reduced in that framework's dtype: fp32 for FSDP2)."""
     from planner.costmodel import calibration as cal
+    from planner.costmodel.frameworks import grad_reduce_bytes
     from planner.costmodel.memory import params_per_gpu
     from planner.costmodel.precision import COMM_BYTES, WEIGHT_BYTES
     from planner.costmodel.throughput import data_parallel_ring
@@ -187,11 +190,13 @@ def test_zero3_exposed_traffic_is_never_below_traffic_minus_hideable_compute(par
     s = Strategies.from_degrees(tp=tp, pp=1, dp=dp, zero=3, precision_idx=PRECISION_ORDER.index("bf16")
                                 if "bf16" in gpu.peak_flops else PRECISION_ORDER.index("fp16"),
                                 recompute_idx=1, micro_batch=1, grad_accum=m)
-    t = step_time_breakdown(shape, gpu, s)
+    t = step_time_breakdown(shape, gpu, s, framework=framework)
     bw, ring = data_parallel_ring(gpu, s)
     local = params_per_gpu(shape, s)
     idx = int(s.precision_idx)
-    traffic = m * ring * local * (2.0 * WEIGHT_BYTES[idx] + COMM_BYTES[idx]) / bw
+    reduce_bytes = float(grad_reduce_bytes(framework, idx, COMM_BYTES[idx]))
+    assert reduce_bytes == (4.0 if framework in ("torchtitan", "fsdp") else COMM_BYTES[idx])
+    traffic = m * ring * local * (2.0 * WEIGHT_BYTES[idx] + reduce_bytes) / bw
     slot_time = (t["compute"] + t["memory_bound"] + t["tensor_parallel"] + t["pipeline_p2p"]
                  + t["context_parallel"])
     assert float(t["data_parallel_exposed"]) >= float(traffic - cal.DP_OVERLAP * slot_time) * (1 - 1e-9) - 1e-12

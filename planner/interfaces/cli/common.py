@@ -128,3 +128,8 @@ def realism_fields(failure_rate=None, checkpoint_bandwidth=None, restart_time=No
     if grid_gco2_per_kwh is not None:
         out["grid_gco2_per_kwh"] = float(grid_gco2_per_kwh)
     return out
+
+
+FrameworkOption = typer.Option(None, "--framework", help="megatron | torchtitan | deepspeed | fsdp: only layouts that "
+                               "framework runs, with its memory accounting (default: any layout; the plan names a "
+                               "framework that runs it)")

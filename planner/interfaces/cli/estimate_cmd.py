@@ -11,7 +11,7 @@ from planner.analysis.estimate import estimate as run_estimate
 from planner.interfaces.cli.application import app
 from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOption, FailureRateOption, GridOption,
                                           RegionOption, RestartTimeOption, StartupTimeOption, realism_fields, FfnHiddenOption, KvHeadsOption, MlpOption, ModelOption,
-                                          TiedOption, VocabOption, load_catalog_files, print_json)
+                                          TiedOption, VocabOption, FrameworkOption, load_catalog_files, print_json)
 from planner.interfaces.render import render_estimate
 from planner.types.errors import validate_model
 from planner.types.estimates import EstimateRequest
@@ -66,6 +66,7 @@ def estimate(
     grid_gco2_per_kwh: Optional[float] = GridOption,
     provider: Optional[str] = typer.Option(None, help="bill on a provider's rental terms (billing increment, minimum "
                                                       "block, whole nodes), e.g. aws, lambda-1cc, aws-capacity-blocks"),
+    framework: Optional[str] = FrameworkOption,
     json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Predict memory, step time, MFU, wall-clock, GPU-hours, dollars and energy of one run."""
@@ -78,7 +79,7 @@ def estimate(
         "first_dense_layers": first_dense_layers, "zero": zero, "precision": precision, "recompute": recompute,
         "micro_batch": micro_batch, "global_batch_tokens": parse_optional_count(global_batch_tokens, "global_batch_tokens"),
         "price_usd_per_gpu_hour": price_usd_per_gpu_hour,
-        "provider": provider,
+        "provider": provider, "framework": framework,
         **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region, grid_gco2_per_kwh),
     })
     result = run_estimate(request, load_catalog_files(catalog))

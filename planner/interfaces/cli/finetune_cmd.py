@@ -11,7 +11,7 @@ from rich.table import Table
 
 from planner.analysis.finetune import plan_finetune
 from planner.interfaces.cli.application import app
-from planner.interfaces.cli.common import (CatalogOption, FfnHiddenOption, KvHeadsOption, MlpOption, ModelOption,
+from planner.interfaces.cli.common import (CatalogOption, FrameworkOption, FfnHiddenOption, KvHeadsOption, MlpOption, ModelOption,
                                           TiedOption, VocabOption, load_catalog_files, print_json)
 from planner.interfaces.render import (
     fmt_count,
@@ -70,6 +70,7 @@ def finetune(
     global_batch_sequences: int = typer.Option(128, help="sequences per optimizer step"),
     price_usd_per_gpu_hour: Optional[float] = typer.Option(None, help="override the catalog's rent price"),
     stack_efficiency: Optional[float] = typer.Option(None, help="measured/modelled throughput of your stack (default 0.213)"),
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     json_output: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -85,6 +86,7 @@ def finetune(
         "deadline_hours": None if deadline is None else parse_duration_s(deadline) / 3600.0,
         "tp": tp, "pp": pp, "zero": zero, "recompute": recompute, "micro_batch": micro_batch,
         "global_batch_sequences": global_batch_sequences, "price_usd_per_gpu_hour": price_usd_per_gpu_hour,
+        "framework": framework,
     }
     if stack_efficiency is not None:
         data["stack_efficiency"] = stack_efficiency

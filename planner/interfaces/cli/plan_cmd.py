@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -20,10 +21,11 @@ from planner.analysis.finetune import plan_file_to_finetune_request, plan_finetu
 from planner.analysis.validate import assumptions_for, validate_plan
 from planner.economics.rent_vs_buy import compare_rent_vs_buy
 from planner.interfaces.cli.application import app
-from planner.interfaces.cli.common import CatalogOption, load_catalog_files, print_json
-from planner.interfaces.exporters import FinetuneRun, export_plan
-from planner.types.errors import InputError
+from planner.interfaces.cli.common import CatalogOption, FrameworkOption, load_catalog_files, print_json
+from planner.interfaces.exporters import FinetuneRun, export_plan, plan_for_target
+from planner.types.errors import InputError, validate_model
 from planner.types.plan_file import (
+    StrategySection,
     plan_file_json_schema,
     plan_file_to_estimate_request,
     read_plan_file,
@@ -40,6 +42,14 @@ def _num(x: float, digits: int = 3) -> str:
         if abs(x) >= scale:
             return f"{x / scale:.{digits}g}{unit}"
     return f"{x:.{digits}g}"
+
+
+def with_framework(plan_file, framework: Optional[str]):
+    """The plan with ``[strategy] framework`` set (None: as written)."""
+    if framework is None:
+        return plan_file
+    strategy = validate_model(StrategySection, {**plan_file.strategy.model_dump(), "framework": framework.strip().lower()})
+    return plan_file.model_copy(update={"strategy": strategy})
 
 
 def costed(plan_file, catalog):
@@ -104,6 +114,7 @@ def validate(
     plan: Path = PlanArgument,
     alternative: bool = typer.Option(True, "--alternative/--no-alternative",
                                      help="also ask the solver what the same money and time would buy"),
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     json_output: bool = JsonOption,
 ) -> None:
@@ -111,7 +122,7 @@ def validate(
 
     Exit code 0: no errors (warnings allowed); 1: the plan has errors; 2: the file is malformed.
     """
-    plan_file = read_plan_file(plan)
+    plan_file = with_framework(read_plan_file(plan), framework)
     report = validate_plan(plan_file, load_catalog_files(catalog), alternative=alternative, origin=str(plan))
     if json_output:
         data = report.model_dump(mode="json")
@@ -135,10 +146,14 @@ def export(
     out: Optional[Path] = typer.Option(None, "--out", help="write here instead of stdout"),
     catalog: Optional[list[Path]] = CatalogOption,
 ) -> None:
-    """Write the plan as a launch config; keys the target cannot express are listed on stderr."""
-    plan_file = read_plan_file(plan)
+    """Write the plan as a launch config; keys the target cannot express are listed on stderr.
+
+    The plan is costed for the target first (its layout rules and memory accounting); a layout the target
+    does not run is refused (exit 2)."""
+    plan_file, notes = plan_for_target(read_plan_file(plan), to)
     resolved = costed(plan_file, load_catalog_files(catalog))
     result = export_plan(resolved, to)
+    result = replace(result, unsupported=notes + result.unsupported)
     if out is None:
         typer.echo(result.text, nl=False)
     else:

@@ -11,7 +11,7 @@ from planner.analysis.defaults import with_default_notes
 from planner.interfaces.cli.application import app
 from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOption, FailureRateOption, GridOption,
                                           LossToleranceOption, ProviderOption, SpotOption,
-                                          RegionOption, RestartTimeOption, StartupTimeOption, check_finite,
+                                          RegionOption, RestartTimeOption, StartupTimeOption, check_finite, FrameworkOption,
                                           load_catalog_files, print_json, realism_fields)
 from planner.interfaces.render import render_infeasible, render_plan
 from planner.search.solver import solve
@@ -103,6 +103,7 @@ def best(
     loss_tolerance: Optional[float] = LossToleranceOption,
     provider: Optional[str] = ProviderOption,
     spot: bool = SpotOption,
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     out: Optional[Path] = typer.Option(None, "--out", help="write the plan as a plan file (TOML, or JSON by suffix)"),
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
@@ -120,7 +121,8 @@ def best(
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
                              confidence=confidence, loss_tolerance=loss_tolerance, provider=provider,
-                             spot=spot or None, **({"allow_moe": True} if allow_moe else {}))
+                             spot=spot or None, framework=framework,
+                             **({"allow_moe": True} if allow_moe else {}))
     _answer(request, catalog, json_output, out)
 
 
@@ -154,6 +156,7 @@ def cost(
                                                "(0.5-0.99) under the cost model's measured error, e.g. 0.9"),
     provider: Optional[str] = ProviderOption,
     spot: bool = SpotOption,
+    framework: Optional[str] = FrameworkOption,
     catalog: Optional[list[Path]] = CatalogOption,
     out: Optional[Path] = typer.Option(None, "--out", help="write the plan as a plan file"),
     json_output: bool = typer.Option(False, "--json", help="print the Plan as JSON"),
@@ -165,5 +168,6 @@ def cost(
                              electricity_usd_per_kwh=electricity_usd_per_kwh, law=law, allow_mixed=allow_mixed, min_rental_hours=min_rental_hours,
                              **realism_fields(failure_rate, checkpoint_bandwidth, restart_time, startup_time, region,
                                               grid_gco2_per_kwh),
-                             confidence=confidence, provider=provider, spot=spot or None)
+                             confidence=confidence, provider=provider, spot=spot or None,
+                             framework=framework)
     _answer(request, catalog, json_output, out)

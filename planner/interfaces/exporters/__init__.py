@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from planner.types.errors import InputError
+from planner.costmodel.frameworks import rejection
+from planner.types.errors import InputError, validate_model
+from planner.types.plan_file import PlanFile, StrategySection
 from planner.types.finetune import FinetuneOption, FinetuneResponse
 from planner.types.estimates import Estimate, Shape
 
@@ -113,10 +115,30 @@ def _targets():
 TARGETS = ("deepspeed", "megatron", "torchtitan", "fsdp")
 
 
+def plan_for_target(plan_file: PlanFile, target: str) -> tuple[PlanFile, list[str]]:
+    """The plan file to cost for an export to ``target``: ``[strategy] framework = target`` (its layout rules
+    and memory accounting), and ZeRO-1 written as FSDP2's ZeRO-2-like sharding for torchtitan / fsdp (no
+    optimizer-only sharding there; it needs less memory, not more). Returns the notes for ``unsupported``."""
+    key = target.strip().lower()
+    if key not in TARGETS:
+        raise InputError(f"to: unknown export target {target!r}; allowed: {', '.join(TARGETS)}", "to")
+    update, notes = {"framework": key}, []
+    if key in ("torchtitan", "fsdp") and plan_file.strategy.zero == 1:
+        update["zero"] = 2
+        notes.append("zero=1: FSDP2 has no optimizer-only sharding; ZeRO-2-like sharding (reshard_after_forward="
+                     "False) written and costed (uses less memory, not more)")
+    strategy = validate_model(StrategySection, {**plan_file.strategy.model_dump(), **update})
+    return plan_file.model_copy(update={"strategy": strategy}), notes
+
+
 def export_plan(estimate: Estimate | FinetuneRun, target: str) -> Export:
     """The launch configuration of ``estimate`` (or a fine-tuning run) for ``target`` (one of TARGETS)."""
     exporters = _targets()
     key = target.strip().lower()
     if key not in exporters:
         raise InputError(f"to: unknown export target {target!r}; allowed: {', '.join(TARGETS)}", "to")
+    reason = rejection(estimate.strategy, key)
+    if reason is not None:       # a config that would not launch (issue #13): say so instead of dropping keys
+        raise InputError(f"to: {key} cannot run this plan's layout: {reason}; re-plan with --framework {key} "
+                         f"(planner validate PLAN --framework {key} shows the nearest layout that runs and fits)", "to")
     return exporters[key](estimate)

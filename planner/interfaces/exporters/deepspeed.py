@@ -2,8 +2,10 @@
 
 DeepSpeed asserts train_batch_size = micro_batch × gradient_accumulation × data-parallel size
 (deepspeed/runtime/config.py, ``_batch_assertion``); the values come from the plan, so it holds.
-Tensor and pipeline parallelism are not ds_config keys (Megatron-DeepSpeed flags and
-``PipelineModule(num_stages=...)``), so they are listed as unsupported, as are LoRA/QLoRA settings
+Tensor parallelism is DeepSpeed's AutoTP training config (``"tensor_parallel": {"autotp_size": t}``,
+deepspeed/runtime/tensor_parallel/config.py); pipeline parallelism is ``PipelineModule(num_stages=...)``
+in the model code (listed as unsupported), and only with ZeRO ≤ 1 (``export_plan`` refuses ZeRO-2/3
+with PP, as DeepSpeed's pipeline engine asserts). LoRA/QLoRA settings are listed as unsupported
 (PEFT and bitsandbytes wrap the model in code; ds_config has no keys for them).
 """
 
@@ -42,13 +44,11 @@ def export(estimate: Estimate | FinetuneRun) -> Export:
         unsupported.append(f"recompute={s.recompute}: the model code must call deepspeed.checkpointing.checkpoint "
                            "on each layer" + (" (selective = attention core only)" if s.recompute == "selective" else ""))
     if s.tp > 1:
-        unsupported.append(f"tp={s.tp}: not a ds_config key; Megatron-DeepSpeed --tensor-model-parallel-size {s.tp}")
+        config["tensor_parallel"] = {"autotp_size": s.tp}
     if s.sequence_parallel:
         unsupported.append("sequence_parallel: Megatron-DeepSpeed --sequence-parallel")
     if s.pp > 1:
         unsupported.append(f"pp={s.pp}: not a ds_config key; PipelineModule(num_stages={s.pp}) in the model code")
-        if s.zero >= 2:
-            unsupported.append(f"zero={s.zero}: DeepSpeed pipeline parallelism supports ZeRO stage 0-1 only")
     unsupported += adapter_unsupported(estimate, "ds_config", "wrap the model with peft.get_peft_model before "
                                                               "deepspeed.initialize")
     if getattr(finetune_of(estimate), "method", None) == "full":

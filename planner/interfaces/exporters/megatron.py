@@ -6,11 +6,27 @@ pp; heads divisible by tp; hidden divisible by heads; sequence parallel only wit
 sequence length divisible by tp). ``megatron_rule_violations`` restates them for tests.
 Fine-tuning: full fine-tuning adds ``--finetune`` (load weights only, restart at iteration 0);
 Megatron-LM has no LoRA/QLoRA, so those are listed as unsupported and the parallel settings kept.
+
+The model is built Llama-style, as the planner counts it (no biases, no learned position embeddings):
+``--normalization RMSNorm --position-embedding-type rope --disable-bias-linear``, ``--swiglu`` for a
+gated MLP, ``--group-query-attention --num-query-groups`` for GQA, ``--untie-embeddings-and-output-weights``.
+Learning-rate schedule (a stated default, Llama 2's: Touvron et al. 2023 §2.2 "AdamW β1 = 0.9,
+β2 = 0.95, eps = 1e-5 ... cosine learning rate schedule, with warmup of 2000 steps, and decay final
+learning rate down to 10% of the peak ... weight decay of 0.1 and gradient clipping of 1.0", peak
+3e-4 for 7B/13B): cosine from LR_PEAK to LR_PEAK/10 over the run, warmup min(2000, 1 % of steps).
+The distributed optimizer (ZeRO-1) overlaps its gradient reduce-scatter and parameter all-gather
+with compute (``--overlap-grad-reduce --overlap-param-gather``), as the throughput model assumes.
 """
 
 from __future__ import annotations
 
 import shlex
+
+# Llama 2 recipe (Touvron et al. 2023 §2.2): peak LR for 7B/13B, cosine to 10 %, 2000 warmup steps.
+LR_PEAK = 3e-4
+LR_MIN_FRACTION = 0.1
+WARMUP_STEPS = 2000
+WARMUP_MAX_FRACTION = 0.01
 
 from planner.interfaces.exporters import Export, FinetuneRun, adapter_unsupported, finetune_comment, finetune_of, train_iterations
 from planner.types.layout import data_parallel_size, model_parallel_size
@@ -36,6 +52,14 @@ def megatron_args(estimate: Estimate | FinetuneRun) -> list[str]:
              "--max-position-embeddings", str(shape.seq_len),
              "--micro-batch-size", str(s.micro_batch), "--global-batch-size", str(s.global_batch_sequences),
              "--train-iters", str(train_iterations(estimate))]
+    steps = train_iterations(estimate)
+    warmup = max(1, min(WARMUP_STEPS, int(WARMUP_MAX_FRACTION * steps)))
+    args += ["--normalization", "RMSNorm", "--position-embedding-type", "rope", "--disable-bias-linear",
+             "--lr", f"{LR_PEAK:g}", "--min-lr", f"{LR_PEAK * LR_MIN_FRACTION:g}", "--lr-decay-style", "cosine",
+             "--lr-warmup-iters", str(warmup), "--lr-decay-iters", str(steps), "--weight-decay", "0.1",
+             "--adam-beta1", "0.9", "--adam-beta2", "0.95", "--adam-eps", "1e-5", "--clip-grad", "1.0"]
+    if shape.head_dim and shape.head_dim * shape.heads != shape.hidden:
+        args += ["--kv-channels", str(shape.head_dim)]
     if shape.gated_mlp:
         args.append("--swiglu")
     if shape.kv_heads and shape.kv_heads < shape.heads:
@@ -52,8 +76,8 @@ def megatron_args(estimate: Estimate | FinetuneRun) -> list[str]:
         args += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
     elif s.recompute == "selective":
         args += ["--recompute-granularity", "selective"]
-    if s.zero in (1, 2):
-        args.append("--use-distributed-optimizer")
+    if s.zero == 1:
+        args += ["--use-distributed-optimizer", "--overlap-grad-reduce", "--overlap-param-gather"]
     if getattr(finetune_of(estimate), "method", None) == "full":
         args.append("--finetune")
     return args
@@ -97,12 +121,6 @@ def export(estimate: Estimate | FinetuneRun) -> Export:
     nodes, per_node = estimate.nodes, min(estimate.gpus, estimate.gpus // max(estimate.nodes, 1))
     unsupported = [f"vocab={estimate.shape.vocab}: Megatron takes it from the tokenizer "
                    "(--tokenizer-type / --vocab-file / --tokenizer-model)"]
-    if s.zero == 2:
-        unsupported.append("zero=2: --use-distributed-optimizer shards optimizer states and fp32 main grads "
-                           "(ZeRO-1 plus gradient sharding of the main grads); closest match written")
-    if s.zero == 3:
-        unsupported.append("zero=3: Megatron-LM's trainer has no ZeRO-3; use Megatron-core's --use-torch-fsdp2, "
-                           "or export --to torchtitan / fsdp")
     unsupported += adapter_unsupported(estimate, "Megatron-LM", "use NeMo / Megatron-Bridge PEFT or export --to fsdp")
     lines = [f"# Megatron-LM launch: {estimate.params / 1e9:.3g}B params, {estimate.tokens / 1e9:.4g}B tokens, "
              f"{estimate.gpus} × {estimate.gpu} ({s.degrees()})",
