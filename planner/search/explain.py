@@ -4,7 +4,8 @@ A constraint *binds* when relaxing it alone would give a better answer: the budg
 that ends a min-loss run; availability or the power cap when the deadline binds and the plan
 already uses every GPU it may; memory when it forces a slower strategy or more GPUs than the
 job would otherwise need; the batch limit when it caps data parallelism; data when the run
-repeats its unique tokens.
+repeats its unique tokens; size efficiency when the law's compute-optimal size runs markedly slower
+per GPU than the chosen size on the same GPUs, which is what moves a plan off the law's tokens/param.
 """
 
 from __future__ import annotations
@@ -80,11 +81,51 @@ def binding_constraints(ctx: Problem, table: CandidateTable, plan: Plan, evaluat
             why.append("memory: a faster layout (less recompute or sharding) does not fit in "
                        f"{plan.usable_memory_per_gpu_bytes / 1e9:.0f} GB per GPU" if slower else
                        "memory: fewer GPUs cannot hold the model")
+    if ctx.objective == "min_loss" and len(plan.allocation) == 1:
+        reason = _size_efficiency(ctx, plan, offer)
+        if reason:
+            binding.append("size_efficiency")
+            why.append(reason)
     if ctx.unique_tokens is not None and plan.tokens > ctx.unique_tokens * (1 + REL):
         binding.append("data")
         why.append(f"data: {plan.tokens / ctx.unique_tokens:.1f} epochs over {fmt_count(ctx.unique_tokens)} "
                    f"unique tokens; repeated tokens count as {plan.effective_tokens / plan.tokens:.0%} of fresh ones")
     return binding, why
+
+
+# A plan whose size is within this factor of the law's compute-optimal size sits on the law (the size
+# lattice has 12 steps per decade, ×1.21 apart); beyond it the size choice is explained.
+SIZE_OFF_LAW = 1.25
+# Throughput differences below this share are the law's business, not the hardware's.
+SLOWER_SHARE = 0.03
+
+
+def _size_efficiency(ctx: Problem, plan: Plan, offer) -> str | None:
+    """Why the plan's size is off the law's compute-optimal size at its FLOPs, when the hardware is why:
+    that size's fastest layout on the same GPUs delivers fewer model FLOP/s per GPU (because memory
+    forces more sharding or recompute, or because it simply runs slower). None when the plan is near
+    the law's size or the law's size is not slower."""
+    if plan.shape.experts or plan.compute_optimal_tokens_per_param <= 0:
+        return None
+    law_params = float(np.sqrt(plan.params * plan.tokens / plan.compute_optimal_tokens_per_param))
+    if max(law_params / plan.params, plan.params / law_params) <= SIZE_OFF_LAW:
+        return None
+    counts = np.array([plan.gpus], dtype=np.int64)
+    config = ctx.memory_config_for(offer)
+    fitting = cached_variants_grid([ctx.shapes(plan.params), ctx.shapes(law_params)], offer.gpu, counts,
+                                   ctx.space, config).tokens_per_second[:, 0]
+    flops_per_gpu = 6.0 * np.array([plan.params, law_params]) * fitting / plan.gpus
+    if not flops_per_gpu[0] > 0 or flops_per_gpu[1] >= flops_per_gpu[0] * (1 - SLOWER_SHARE):
+        return None
+    unbounded = offer.gpu.model_copy(update={"memory_bytes": offer.gpu.memory_bytes * 1e3})
+    free = cached_variants_grid([ctx.shapes(law_params)], unbounded, counts, ctx.space, config).tokens_per_second[0, 0]
+    cause = ("its fastest layout that fits in memory" if 6.0 * law_params * free / plan.gpus
+             >= flops_per_gpu[0] * (1 - SLOWER_SHARE) else "its fastest layout")
+    return (f"size efficiency: at the law's compute-optimal size ({fmt_count(law_params)} params) {cause} runs at "
+            f"{flops_per_gpu[1] / 1e15:.2f} PFLOP/s per {plan.gpu} against {flops_per_gpu[0] / 1e15:.2f} for "
+            f"{fmt_count(plan.params)}, so {'a smaller model on more' if law_params > plan.params else 'a larger model on fewer'}"
+            f" tokens reaches the lower loss ({plan.tokens_per_param:.1f} tokens/param, the law's "
+            f"{plan.compute_optimal_tokens_per_param:.1f})")
 
 
 def _fixed_model_binding(ctx: Problem, table: CandidateTable, plan: Plan, binding: list, why: list) -> None:
