@@ -1,0 +1,52 @@
+"""Issue #17 (speed): the shortcuts on the cold `planner best` path give the answers of the slow paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.search.ilp import Candidates, solve_allocation
+from planner.types.errors import InfeasibleError
+
+SOME = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def selections(draw):
+    n = draw(st.integers(1, 12))
+    floats = lambda lo, hi: st.lists(st.floats(lo, hi, allow_subnormal=False), min_size=n, max_size=n).map(np.array)
+    candidates = Candidates(type_index=np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))),
+                            counts=np.array(draw(st.lists(st.integers(1, 1024), min_size=n, max_size=n))),
+                            tokens_per_second=draw(floats(0.0, 1e7)), fixed_cost_usd=draw(floats(0.0, 1e5)),
+                            cost_rate_usd_per_s=draw(floats(0.0, 10.0)), power_kw=draw(floats(0.1, 100.0)))
+    objective = draw(st.sampled_from(["min_loss", "min_cost", "min_time"]))
+    tokens = None if objective == "min_loss" else draw(st.floats(1e9, 1e13))
+    return dict(c=candidates, objective=objective, tokens=tokens, budget_usd=draw(st.one_of(st.none(), st.floats(1e3, 1e7))),
+                deadline_s=draw(st.floats(3600.0, 1e8)), power_cap_kw=draw(st.one_of(st.none(), st.floats(1.0, 200.0))))
+
+
+def _objective(allocation, objective: str) -> float:
+    return {"min_loss": -allocation.tokens, "min_cost": allocation.cost_usd, "min_time": allocation.wall_clock_s}[objective]
+
+
+@SOME
+@given(selections())
+def test_one_type_selection_equals_the_solvers(case):
+    """One type per job: the direct argmin ("auto") finds the optimum HiGHS and the PuLP model find."""
+    results = {}
+    for backend in ("auto", "highs", "pulp-highs"):
+        try:
+            results[backend] = solve_allocation(**case, allow_mixed=False, backend=backend)
+        except InfeasibleError as error:
+            results[backend] = error.binding
+    if isinstance(results["auto"], str):
+        assert results["highs"] == results["pulp-highs"] == results["auto"]
+        return
+    best = _objective(results["auto"], case["objective"])
+    for backend in ("highs", "pulp-highs"):
+        other = _objective(results[backend], case["objective"])
+        assert best <= other + 1e-6 * abs(other)          # the solvers stop within their 1e-6 tolerance
+        if results[backend].chosen != results["auto"].chosen:
+            assert other == pytest.approx(best, rel=1e-6)
