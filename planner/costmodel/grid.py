@@ -43,11 +43,29 @@ def _stacked_shape(shapes: list[ModelShape]) -> ModelShape:
     return ModelShape(**columns, seq_len=int(shapes[0].seq_len))
 
 
+# candidate_choices builds its table from Python tuples (~3 ms); a GPU spec is immutable (frozen), so
+# its table is kept per (spec object, search space) for the process (bounded).
+_CHOICES: dict = {}
+
+
+def _choices(gpu: GPUSpec, space: SearchSpace) -> dict[str, np.ndarray]:
+    held = _CHOICES.get((id(gpu), space))
+    if held is None or held[0] is not gpu:
+        if len(_CHOICES) > 256:
+            _CHOICES.clear()
+        table = candidate_choices(gpu, space, effective_precisions(gpu, space.precisions))
+        for values in table.values():
+            values.flags.writeable = False
+        held = (gpu, table)
+        _CHOICES[(id(gpu), space)] = held
+    return held[1]
+
+
 def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: SearchSpace,
                     memory_config: MemoryConfig = MemoryConfig()) -> ThroughputGrid:
     """Fastest fitting strategy's tokens/s for every (shape, count); all shapes share one seq_len."""
     counts = np.asarray(counts, dtype=np.int64)
-    structs = candidate_choices(gpu, space, effective_precisions(gpu, space.precisions))
+    structs = _choices(gpu, space)
     if len(structs["tp"]) == 0 or len(counts) == 0:
         zeros = np.zeros((len(shapes), len(counts)))
         return ThroughputGrid(gpu.id, shapes, counts, zeros, zeros > 0, zeros > 0, zeros + np.inf)
@@ -59,44 +77,30 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
                          zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
     valid = layout & batch_ok
 
-    # Evaluate memory on valid entries only (1-D), then step time only on those that fit.
-    full_shape = valid.shape
-    i_size, i_count, i_struct = np.nonzero(valid)
-
-    def pick(a, rows=slice(None)):
-        """Entries of a broadcastable array at the valid positions (indexing only the axes it varies on)."""
-        a = np.asarray(a)
-        if a.ndim == 0:
-            return np.full(len(i_size[rows]), a)
-        return a[tuple(index[rows] if size > 1 else 0
-                       for index, size in zip((i_size, i_count, i_struct), a.shape))]
-
-    def flat_args(rows=slice(None)):
-        flat_shape = ModelShape(**{name: pick(getattr(stacked, name), rows) for name in _ARRAY_FIELDS},
-                                seq_len=seq_len)
-        return flat_shape, strategies.map(lambda a: pick(a, rows))
-
-    flat_shape, flat_strategies = flat_args()
-    memory = memory_breakdown(flat_shape, flat_strategies, memory_config)["total"]
-    fit_rows = np.nonzero(memory <= memory_config.usable_bytes(gpu.memory_bytes))[0]
-    fit_shape, fit_strategies = flat_args(fit_rows)
-    time = step_time_breakdown(fit_shape, gpu, fit_strategies)["total"]
-    speed = fit_strategies.global_batch_seqs * seq_len / time
+    # Memory and step time broadcast over (sizes, counts, strategies): every term is computed at the
+    # dimensionality it varies on (a shape's terms once per size, a layout's once per strategy), which
+    # is ~3× faster than gathering every field at the valid entries first, although the invalid
+    # entries are computed too (their values, finite or not, are masked out below). Elementwise the
+    # arithmetic is the same, so the result is identical to evaluating valid entries one by one.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        memory = memory_breakdown(stacked, strategies, memory_config)["total"]
+        fits = valid & (memory <= memory_config.usable_bytes(gpu.memory_bytes))
+        time = step_time_breakdown(stacked, gpu, strategies)["total"]
+        speed = np.where(fits, strategies.global_batch_seqs * seq_len / time, 0.0)
+    best = np.broadcast_to(speed, valid.shape).max(axis=2)
     if memory_config.reliability is not None:
         # Expected throughput: failures, checkpoints and restarts slow a run by a factor that depends
-        # on (params, GPUs) only, so the fastest layout is unchanged (planner.costmodel.reliability).
-        speed = speed / slowdown(fit_shape.params, fit_strategies.gpus, memory_config.reliability)
-
-    def reduce(values, rows, fill, how):
-        dense = np.full(full_shape, fill)
-        dense[i_size[rows], i_count[rows], i_struct[rows]] = values
-        return how(dense, axis=2)
+        # on (params, GPUs) only, so the fastest layout is unchanged (planner.costmodel.reliability);
+        # dividing the best speed of a (size, count) by its factor equals the best of the divided speeds.
+        i_size, i_count = np.nonzero(best > 0)
+        best[i_size, i_count] = best[i_size, i_count] / slowdown(
+            stacked.params.reshape(-1)[i_size] if np.ndim(stacked.params) else stacked.params,
+            counts[i_count], memory_config.reliability)
+    min_memory = np.where(valid, memory, np.inf).min(axis=2)
 
     return ThroughputGrid(
-        gpu=gpu.id, shapes=shapes, counts=counts,
-        tokens_per_second=reduce(speed, fit_rows, 0.0, np.max),
-        any_valid=valid.any(axis=2), any_layout=layout.any(axis=2),
-        min_memory_bytes=reduce(memory, slice(None), np.inf, np.min),
+        gpu=gpu.id, shapes=shapes, counts=counts, tokens_per_second=best,
+        any_valid=valid.any(axis=2), any_layout=layout.any(axis=2), min_memory_bytes=min_memory,
     )
 
 

@@ -19,8 +19,8 @@ def selections(draw):
     floats = lambda lo, hi: st.lists(st.floats(lo, hi, allow_subnormal=False), min_size=n, max_size=n).map(np.array)
     candidates = Candidates(type_index=np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n))),
                             counts=np.array(draw(st.lists(st.integers(1, 1024), min_size=n, max_size=n))),
-                            tokens_per_second=draw(floats(0.0, 1e7)), fixed_cost_usd=draw(floats(0.0, 1e5)),
-                            cost_rate_usd_per_s=draw(floats(0.0, 10.0)), power_kw=draw(floats(0.1, 100.0)))
+                            tokens_per_second=draw(floats(1.0, 1e7)) * draw(st.sampled_from([0.0, 1.0, 1.0])), fixed_cost_usd=draw(floats(0.0, 1e5)),
+                            cost_rate_usd_per_s=draw(floats(1e-6, 10.0)), power_kw=draw(floats(0.1, 100.0)))
     objective = draw(st.sampled_from(["min_loss", "min_cost", "min_time"]))
     tokens = None if objective == "min_loss" else draw(st.floats(1e9, 1e13))
     return dict(c=candidates, objective=objective, tokens=tokens, budget_usd=draw(st.one_of(st.none(), st.floats(1e3, 1e7))),
