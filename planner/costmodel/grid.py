@@ -76,6 +76,16 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     layout = layout_mask(strategies, shape=stacked, gpus_per_node=gpu.gpus_per_node,
                          zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp)
     valid = layout & batch_ok
+    any_layout = layout.any(axis=2)
+    # Strategies invalid at every (size, count) (a pipeline depth dividing none of the sizes' layers,
+    # a tensor split dividing none of the head counts, ...) are dropped before any arithmetic.
+    keep = valid.any(axis=(0, 1))
+    if not keep.any():
+        zeros = np.zeros(valid.shape[:2])
+        return ThroughputGrid(gpu.id, shapes, counts, zeros, zeros > 0, any_layout, zeros + np.inf)
+    if not keep.all():
+        strategies = strategies.map(lambda a: a[..., keep] if np.ndim(a) == 3 and np.shape(a)[2] > 1 else a)
+        valid = valid[..., keep]
 
     # Memory and step time broadcast over (sizes, counts, strategies): every term is computed at the
     # dimensionality it varies on (a shape's terms once per size, a layout's once per strategy), which
@@ -100,7 +110,7 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
 
     return ThroughputGrid(
         gpu=gpu.id, shapes=shapes, counts=counts, tokens_per_second=best,
-        any_valid=valid.any(axis=2), any_layout=layout.any(axis=2), min_memory_bytes=min_memory,
+        any_valid=valid.any(axis=2), any_layout=any_layout, min_memory_bytes=min_memory,
     )
 
 

@@ -24,6 +24,7 @@ et al. 2020 §5.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from itertools import product
 
 import numpy as np
@@ -92,7 +93,7 @@ class Strategies:
         """GPUs of one data-parallel replica: t·p·c."""
         return replica_size(self.tp, self.pp, self.cp)
 
-    @property
+    @cached_property      # integer division over arrays: memory and step time read it ~7 times per grid
     def dp(self):
         """Data-parallel replicas: GPUs / (t·p·c), the one place this is derived."""
         return np.maximum(data_parallel_size(np.asarray(self.gpus), self.tp, self.pp, self.cp), 1)
