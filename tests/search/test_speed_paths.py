@@ -50,3 +50,32 @@ def test_one_type_selection_equals_the_solvers(case):
         assert best <= other + 1e-6 * abs(other)          # the solvers stop within their 1e-6 tolerance
         if results[backend].chosen != results["auto"].chosen:
             assert other == pytest.approx(best, rel=1e-6)
+
+
+def _cold_best_modules(**env) -> set[str]:
+    """Modules a new process has loaded after answering `planner best --budget-usd 250k --json`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    code = ("import sys\nsys.argv = ['planner', 'best', '--budget-usd', '250k', '--json']\n"
+            "from planner.interfaces.cli import main\ntry:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "print(' '.join(sys.modules), file=sys.stderr)")
+    full_env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    full_env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**full_env, **env},
+                         check=True)
+    return set(run.stderr.split())
+
+
+def test_cold_best_json_loads_only_what_it_uses():
+    modules = _cold_best_modules()
+    assert "planner.search.solver" in modules
+    for unused in ("rich", "highspy", "pulp", "scipy", "numpy.ma", "planner.types.plan_file", "importlib.metadata"):
+        assert unused not in modules, unused
+
+
+def test_pydantic_plugins_run_when_the_user_asks():
+    assert "importlib.metadata" in _cold_best_modules(PYDANTIC_DISABLE_PLUGINS="")
