@@ -43,29 +43,11 @@ def _stacked_shape(shapes: list[ModelShape]) -> ModelShape:
     return ModelShape(**columns, seq_len=int(shapes[0].seq_len))
 
 
-# candidate_choices builds its table from Python tuples (~3 ms); a GPU spec is immutable (frozen), so
-# its table is kept per (spec object, search space) for the process (bounded).
-_CHOICES: dict = {}
-
-
-def _choices(gpu: GPUSpec, space: SearchSpace) -> dict[str, np.ndarray]:
-    held = _CHOICES.get((id(gpu), space))
-    if held is None or held[0] is not gpu:
-        if len(_CHOICES) > 256:
-            _CHOICES.clear()
-        table = candidate_choices(gpu, space, effective_precisions(gpu, space.precisions))
-        for values in table.values():
-            values.flags.writeable = False
-        held = (gpu, table)
-        _CHOICES[(id(gpu), space)] = held
-    return held[1]
-
-
 def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: SearchSpace,
                     memory_config: MemoryConfig = MemoryConfig()) -> ThroughputGrid:
     """Fastest fitting strategy's tokens/s for every (shape, count); all shapes share one seq_len."""
     counts = np.asarray(counts, dtype=np.int64)
-    structs = _choices(gpu, space)
+    structs = candidate_choices(gpu, space, effective_precisions(gpu, space.precisions))
     if len(structs["tp"]) == 0 or len(counts) == 0:
         zeros = np.zeros((len(shapes), len(counts)))
         return ThroughputGrid(gpu.id, shapes, counts, zeros, zeros > 0, zeros > 0, zeros + np.inf)
