@@ -35,6 +35,10 @@ REQUESTS = {
                          "--gpus", "h100-sxm:4096"],
     "frontier_three": ["frontier", "--budget-usd", "1M", "--deadline", "60d", *THREE],
     "sweep_budget": ["sweep", "--budget-usd", "1e4..1e8", "--points", "7", *THREE],
+    "schema_plan": ["schema", "plan"],
+    "schema_request": ["schema", "request"],
+    "schema_result": ["schema", "result"],
+    "estimate_70b": ["estimate", "--params", "70e9", "--tokens", "2e12", "--gpu", "a100-80gb", "--gpus", "2048"],
 }
 
 
@@ -48,7 +52,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     names = sys.argv[2:] or list(REQUESTS)
     for name in names:
-        done = subprocess.run([sys.executable, "-m", "planner", *REQUESTS[name], "--json"], capture_output=True,
+        json_flag = [] if REQUESTS[name][0] == "schema" else ["--json"]     # schema prints JSON already
+        done = subprocess.run([sys.executable, "-m", "planner", *REQUESTS[name], *json_flag], capture_output=True,
                               text=True)
         (out / f"{name}.txt").write_text(without_timings(f"exit {done.returncode}\n--- stdout\n{done.stdout}\n"
                                                          f"--- stderr\n{done.stderr}"))
