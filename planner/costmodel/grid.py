@@ -1,7 +1,8 @@
 """Best strategy throughput for many (model size, GPU count) pairs of one GPU type at once.
 
-The solver's hot path. Arrays are laid out (sizes, counts, strategies) and broadcast through the
-same memory and throughput formulas ``planner.analysis.estimate`` uses for one run, so the two always
+The solver's hot path. Layouts are checked over (sizes, counts, strategies); memory and step time are
+then evaluated over (size, strategy) pairs × counts (see ``throughput_grid``) through the same memory
+and throughput formulas ``planner.analysis.estimate`` uses for one run, so the two always
 agree: the fastest fitting strategy per (size, count) here is the one ``estimate`` would choose.
 """
 
