@@ -79,3 +79,34 @@ def test_cold_best_json_loads_only_what_it_uses():
 
 def test_pydantic_plugins_run_when_the_user_asks():
     assert "importlib.metadata" in _cold_best_modules(PYDANTIC_DISABLE_PLUGINS="")
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(gpu=st.sampled_from(["h100-sxm", "a100-80gb", "mi300x", "l4", "b200"]), log_params=st.floats(8.0, 11.5),
+       family=st.sampled_from(["gpt", "llama3"]), budget=st.floats(1e4, 1e7))
+def test_grid_equals_evaluating_each_count_alone(gpu, log_params, family, budget):
+    """The grid's (size, strategy) pairs × counts layout gives, per (shape, count), exactly the speed and
+    the smallest memory of evaluating that count's strategies one run at a time (``evaluate``)."""
+    from dataclasses import replace
+
+    from catalogs.loader import load_catalog
+    from planner.costmodel.evaluate import evaluate
+    from planner.costmodel.grid import throughput_grid
+    from planner.costmodel.strategy import effective_precisions, enumerate_strategies
+    from planner.search.candidates import search_counts
+    from planner.search.problem import make_problem
+    from planner.types.requests import Availability, SolveRequest
+
+    ctx = make_problem(SolveRequest(budget_usd=budget, family=family,
+                                    availability=[Availability(gpu=gpu, max_count=512)]), load_catalog())
+    offer = ctx.offers[0]
+    shapes = list(ctx.shapes(10.0 ** log_params)) + list(ctx.shapes(10.0 ** (log_params + 0.4)))
+    counts = search_counts(offer)
+    grid = throughput_grid(shapes, offer.gpu, counts, ctx.space, ctx.memory_config)
+    space = replace(ctx.space, precisions=effective_precisions(offer.gpu, ctx.space.precisions))
+    for i, shape in enumerate(shapes):
+        for j, count in enumerate(counts):
+            one = evaluate(shape, offer.gpu, enumerate_strategies(shape, offer.gpu, int(count), space), ctx.memory_config)
+            k = one.fastest_fitting()
+            assert grid.tokens_per_second[i, j] == (0.0 if k is None else one.tokens_per_second[k])
+            assert grid.min_memory_bytes[i, j] == one.memory["total"].min(initial=np.inf)
