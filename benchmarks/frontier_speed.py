@@ -13,7 +13,7 @@ import warnings
 from catalogs.loader import load_catalog
 from planner.analysis.frontier import compute_frontier
 from planner.types.requests import SolveRequest
-from planner.analysis.sweep import log_points, run_sweep, sweep_requests
+from planner.analysis.sweep import effective_workers, log_points, run_sweep, sweep_requests
 
 THREE_TYPES = [{"gpu": "h100-sxm", "max_count": 512}, {"gpu": "a100-80gb", "max_count": 1024},
                {"gpu": "mi300x", "max_count": 256}]
@@ -41,7 +41,9 @@ def main() -> None:
         requests = sweep_requests(base, "budget_usd", log_points(1e4, 1e8, 25))
         for workers in (1, 2):
             _, seconds = timed(lambda: run_sweep(requests, catalog, workers=workers))
-            rows.append((f"sweep 25 budgets $10k..$100M, {label}, {workers} worker(s)", seconds, ""))
+            used = effective_workers(len(requests), workers)
+            rows.append((f"sweep 25 budgets $10k..$100M, {label}, {workers} worker(s) asked, {used} used", seconds,
+                         "grids cached by the run above" if workers > 1 and used == 1 else ""))
     width = max(len(r[0]) for r in rows)
     print(f"{'scenario':<{width}}  {'seconds':>7}  detail")
     for name, seconds, detail in rows:

@@ -1,7 +1,8 @@
 """Best strategy throughput for many (model size, GPU count) pairs of one GPU type at once.
 
-The solver's hot path. Arrays are laid out (sizes, counts, strategies) and broadcast through the
-same memory and throughput formulas ``planner.analysis.estimate`` uses for one run, so the two always
+The solver's hot path. Layouts are checked over (sizes, counts, strategies); memory and step time are
+then evaluated over (size, strategy) pairs × counts (see ``throughput_grid``) through the same memory
+and throughput formulas ``planner.analysis.estimate`` uses for one run, so the two always
 agree: the fastest fitting strategy per (size, count) here is the one ``estimate`` would choose.
 """
 
@@ -58,47 +59,80 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     layout = layout_mask(strategies, shape=stacked, gpus_per_node=gpu.gpus_per_node,
                          zero_fixed=len(space.zero) == 1, uneven_pp=space.uneven_pp, framework=space.framework)
     valid = layout & batch_ok
+    any_layout = layout.any(axis=2)
+    n_sizes, n_counts = valid.shape[:2]
+    best, min_memory = np.zeros((n_sizes, n_counts)), np.full((n_sizes, n_counts), np.inf)
 
-    # Evaluate memory on valid entries only (1-D), then step time only on those that fit.
-    full_shape = valid.shape
-    i_size, i_count, i_struct = np.nonzero(valid)
-
-    def pick(a, rows=slice(None)):
-        """Entries of a broadcastable array at the valid positions (indexing only the axes it varies on)."""
-        a = np.asarray(a)
-        if a.ndim == 0:
-            return np.full(len(i_size[rows]), a)
-        return a[tuple(index[rows] if size > 1 else 0
-                       for index, size in zip((i_size, i_count, i_struct), a.shape))]
-
-    def flat_args(rows=slice(None)):
-        flat_shape = ModelShape(**{name: pick(getattr(stacked, name), rows) for name in _ARRAY_FIELDS},
-                                seq_len=seq_len)
-        return flat_shape, strategies.map(lambda a: pick(a, rows))
-
-    flat_shape, flat_strategies = flat_args()
-    memory = memory_breakdown(flat_shape, flat_strategies, memory_config)["total"]
-    fit_rows = np.nonzero(memory <= memory_config.usable_bytes(gpu.memory_bytes))[0]
-    fit_shape, fit_strategies = flat_args(fit_rows)
-    time = step_time_breakdown(fit_shape, gpu, fit_strategies, a2a_overlap=memory_config.a2a_overlap,
-                               framework=memory_config.framework)["total"]
-    speed = fit_strategies.global_batch_seqs * seq_len / time
+    # Memory and step time are evaluated in a (pairs, counts) layout, a pair being a (size, strategy)
+    # valid at some count (a strategy whose pipeline depth divides none of a size's layers, or whose
+    # tensor split divides none of its heads, costs nothing there): a size's terms are computed once
+    # per pair, a strategy's once per pair and a count's once, only the terms that mix them at full
+    # size. Step time is evaluated only on the pairs that fit in memory at some count. Elementwise the
+    # arithmetic is that of evaluating each (size, count, strategy) alone, so the values are the same
+    # (~3× faster than gathering every field at every valid entry; issue #17).
+    pair_size, pair_struct = np.nonzero(valid.any(axis=1))       # size-major
+    if len(pair_size):
+        shape, paired = _at_pairs(stacked, strategies, pair_size, pair_struct)
+        valid_pc = valid[pair_size, :, pair_struct]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            memory = np.broadcast_to(memory_breakdown(shape, paired, memory_config)["total"], valid_pc.shape)
+            fits = valid_pc & (memory <= memory_config.usable_bytes(gpu.memory_bytes))
+            _segment_reduce(min_memory, np.where(valid_pc, memory, np.inf), pair_size, np.minimum)
+            fit_pairs = np.nonzero(fits.any(axis=1))[0]
+            if len(fit_pairs):
+                shape, paired = _take_rows(shape, fit_pairs), paired.map(lambda a: _rows_of(a, fit_pairs))
+                time = step_time_breakdown(shape, gpu, paired, a2a_overlap=memory_config.a2a_overlap,
+                                           framework=memory_config.framework)["total"]
+                speed = np.where(fits[fit_pairs], paired.global_batch_seqs * seq_len / time, 0.0)
+                _segment_reduce(best, np.broadcast_to(speed, (len(fit_pairs), n_counts)), pair_size[fit_pairs],
+                                np.maximum)
     if memory_config.reliability is not None:
         # Expected throughput: failures, checkpoints and restarts slow a run by a factor that depends
-        # on (params, GPUs) only, so the fastest layout is unchanged (planner.costmodel.reliability).
-        speed = speed / slowdown(fit_shape.params, fit_strategies.gpus, memory_config.reliability)
-
-    def reduce(values, rows, fill, how):
-        dense = np.full(full_shape, fill)
-        dense[i_size[rows], i_count[rows], i_struct[rows]] = values
-        return how(dense, axis=2)
+        # on (params, GPUs) only, so the fastest layout is unchanged (planner.costmodel.reliability);
+        # dividing the best speed of a (size, count) by its factor equals the best of the divided speeds.
+        i_size, i_count = np.nonzero(best > 0)
+        best[i_size, i_count] = best[i_size, i_count] / slowdown(
+            stacked.params.reshape(-1)[i_size] if np.ndim(stacked.params) else stacked.params,
+            counts[i_count], memory_config.reliability)
 
     return ThroughputGrid(
-        gpu=gpu.id, shapes=shapes, counts=counts,
-        tokens_per_second=reduce(speed, fit_rows, 0.0, np.max),
-        any_valid=valid.any(axis=2), any_layout=layout.any(axis=2),
-        min_memory_bytes=reduce(memory, slice(None), np.inf, np.min),
+        gpu=gpu.id, shapes=shapes, counts=counts, tokens_per_second=best,
+        any_valid=valid.any(axis=2), any_layout=any_layout, min_memory_bytes=min_memory,
     )
+
+
+def _at_pairs(stacked: ModelShape, strategies: Strategies, pair_size, pair_struct):
+    """Shape and strategies (broadcastable to sizes × counts × strategies) at the (size, strategy) pairs:
+    every field becomes (pairs or 1, counts or 1)."""
+
+    def at(a):
+        a = np.asarray(a)
+        if a.ndim == 0:
+            return a
+        a = a.reshape((1,) * (3 - a.ndim) + a.shape)
+        by_size, by_struct = a.shape[0] > 1, a.shape[2] > 1
+        if not (by_size or by_struct):
+            return a[0, :, 0][None, :]
+        return a[pair_size if by_size else 0, :, pair_struct if by_struct else 0]
+
+    shape = ModelShape(**{name: at(getattr(stacked, name)) for name in _ARRAY_FIELDS}, seq_len=stacked.seq_len)
+    return shape, strategies.map(at)
+
+
+def _rows_of(a, rows):
+    """Rows ``rows`` of a (pairs or 1, counts or 1) field."""
+    a = np.asarray(a)
+    return a if a.ndim == 0 or a.shape[0] == 1 else a[rows]
+
+
+def _take_rows(shape: ModelShape, rows) -> ModelShape:
+    return ModelShape(**{name: _rows_of(getattr(shape, name), rows) for name in _ARRAY_FIELDS}, seq_len=shape.seq_len)
+
+
+def _segment_reduce(out: np.ndarray, values: np.ndarray, pair_size: np.ndarray, how) -> None:
+    """out[size] = how over the rows of ``values`` belonging to that size (rows are size-major)."""
+    starts = np.flatnonzero(np.r_[True, pair_size[1:] != pair_size[:-1]])
+    out[pair_size[starts]] = how.reduceat(values, starts, axis=0)
 
 
 def reduce_variants(grid: ThroughputGrid, group_sizes: list[int]) -> ThroughputGrid:

@@ -96,10 +96,18 @@ def loss_lower_bounds(ctx: Problem, sizes: np.ndarray) -> np.ndarray:
     optimistic speed (``_optimistic_speeds``) for as long as money and time allow (loss falls as
     tokens grow)."""
     bounds = np.full((len(ctx.offers), len(sizes)), np.inf)
-    for t, optimistic in _optimistic_tables(ctx, sizes):
-        ok, _, tokens, _ = max_token_runs(ctx, optimistic)
-        loss = np.where(ok, predicted_loss(ctx, optimistic.params, np.where(ok, tokens, 1.0)), np.inf)
-        bounds[t] = loss.reshape(len(sizes), -1).min(axis=1)
+    parts = list(_optimistic_tables(ctx, sizes))
+    if not parts:
+        return bounds
+    table = parts[0][1]
+    for _, part in parts[1:]:       # one evaluation over every offer's rows (all elementwise)
+        table = concat_tables(table, part)
+    ok, _, tokens, _ = max_token_runs(ctx, table)
+    loss = np.where(ok, predicted_loss(ctx, table.params, np.where(ok, tokens, 1.0)), np.inf)
+    start = 0
+    for t, part in parts:
+        bounds[t] = loss[start:start + len(part)].reshape(len(sizes), -1).min(axis=1)
+        start += len(part)
     return bounds
 
 
@@ -186,7 +194,7 @@ def _branch_and_bound(ctx: Problem, sizes: np.ndarray, bounds: np.ndarray, table
         order = np.argsort(np.where(open_pairs, bounds, np.inf), axis=None, kind="stable")[:BATCH_PAIRS]
         offers_idx, sizes_idx = np.unravel_index(order[open_pairs.flat[order]], bounds.shape)
         evaluated[offers_idx, sizes_idx] = True
-        for t in np.unique(offers_idx):
+        for t in sorted(set(offers_idx.tolist())):   # not np.unique: it imports numpy.ma (~13 ms cold)
             part = build_table(ctx, sizes[np.sort(sizes_idx[offers_idx == t])], [int(t)])
             table = part if table is None else concat_tables(table, part)
         ok, _, _, _, loss = losses(ctx, table)

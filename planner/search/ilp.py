@@ -246,7 +246,14 @@ def _select_one(c: Candidates, keep, *, objective, budget_usd, deadline_s, power
     scale = float(np.max(np.abs(value[ok])) if objective == "min_loss" else np.min(np.abs(value[ok]))) or 1.0
     tie_scale = float(np.max(np.abs(tie[ok]))) or 1.0
     weights = value[ok] / scale + 1e-9 * tie[ok] / tie_scale
-    if backend in ("auto", "highs") and _highs_available():
+    if backend == "auto":
+        # min Σ w_j·x_j subject to Σ x_j = 1 over binaries is the smallest weight: its optimum is
+        # argmin(w) exactly (first on exact ties), with no solver tolerance, highspy import or model
+        # build on the path (issue #17: 40 ms of a cold `planner best`). The solver backends below
+        # stay as the reference (tests compare them).
+        j = int(np.nonzero(ok)[0][int(np.argmin(weights))])
+        return Allocation([int(keep[j])], float(wall[j]), float(trained[j]), float(cost[j]))
+    if backend == "highs" and _highs_available():
         j = int(np.nonzero(ok)[0][_select_highs(weights)])
         return Allocation([int(keep[j])], float(wall[j]), float(trained[j]), float(cost[j]))
     import pulp

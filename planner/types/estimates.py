@@ -3,7 +3,8 @@
 Units are in the field names; these are what the CLI prints with ``--json`` and the HTTP API returns.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would eval every annotation string when the
+# models are built (~7 ms of a cold `planner best` over the three wire-type modules; issue #17).
 
 import math
 from typing import Literal
@@ -220,7 +221,10 @@ class Estimate(BaseModel):
 
 class ArchitectureFields(NoBoolInts):
     """The model-shape fields every request that describes a model shares (estimates, fine-tuning, plan
-    files): a preset or config.json elsewhere in the request, or the shape itself; all optional."""
+    files): a preset or config.json elsewhere in the request, or the shape itself; all optional.
+    Built on first use (``defer_build``): a `planner best` never validates one (issue #17)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     layers: int | None = Field(None, ge=1, le=10_000)
     hidden: int | None = Field(None, ge=8, le=1_000_000)
@@ -235,7 +239,7 @@ class ArchitectureFields(NoBoolInts):
 class EstimateRequest(ArchitectureFields):
     """A training run to cost. Unset strategy fields are chosen by search (fastest that fits)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     params: float | None = Field(None, ge=1, le=1e15, description="parameter count (or give the shape)")
     tokens: float = Field(ge=1, le=1e16, description="training tokens")

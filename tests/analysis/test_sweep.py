@@ -49,7 +49,7 @@ def test_rows_equal_solver_and_parallel_equals_serial(catalog):
     requests = sweep_requests(base, "budget_usd", log_points(3e4, 3e6, 4))
     seen = []
     serial = run_sweep(requests, catalog, workers=1, on_done=seen.append)
-    parallel = run_sweep(requests, catalog, workers=2)
+    parallel = run_sweep(requests, catalog, workers=2, min_points_per_worker=1)   # force the process pool
     assert sorted(seen) == [0, 1, 2, 3]
     assert [r.model_dump() for r in serial] == [r.model_dump() for r in parallel]
     for request, row in zip(requests, serial):
@@ -83,3 +83,13 @@ def test_sweep_cli_writes_csv_and_json(tmp_path):
 def test_sweep_needs_exactly_one_range():
     result = CliRunner().invoke(app, ["sweep", "--budget-usd", "1e5", "--no-progress"])
     assert isinstance(result.exception, InputError) and "one range" in str(result.exception)
+
+
+def test_short_sweeps_run_in_one_process():
+    """A worker costs ~1 s to start; a sweep too short to repay it runs in-process (issue #17)."""
+    from planner.analysis.sweep import MIN_POINTS_PER_WORKER, effective_workers
+
+    assert effective_workers(25, 2) == 1
+    assert effective_workers(2 * MIN_POINTS_PER_WORKER, 2) == 2
+    assert effective_workers(10 * MIN_POINTS_PER_WORKER, 4) == 4
+    assert effective_workers(3, 8, min_points_per_worker=1) == 3

@@ -13,11 +13,9 @@ from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOpt
                                           LossToleranceOption, ProviderOption, SpotOption,
                                           RegionOption, RestartTimeOption, StartupTimeOption, check_finite, FrameworkOption,
                                           load_catalog_files, print_json, realism_fields)
-from planner.interfaces.render import render_infeasible, render_plan
 from planner.search.solver import solve
 from planner.types.availability import parse_availability
 from planner.types.errors import InputError, validate_model
-from planner.types.plan_file import plan_file_from_plan, write_plan_file
 from planner.types.requests import SolveRequest
 from planner.types.units import parse_count, parse_duration_s, parse_money_usd
 
@@ -51,20 +49,28 @@ def _catalog(files):
 
 
 def _answer(request, catalog_files, json_output: bool, out: Optional[Path]) -> None:
+    # rich (render) and the plan-file types are imported only when used: `--json` without `--out`
+    # needs neither (issue #17: a cold `planner best --json` is mostly start-up)
     result = solve(request, catalog=_catalog(catalog_files))
     if not result.feasible:
         if json_output:
             print_json(result.infeasibility)
         else:
+            from planner.interfaces.render import render_infeasible
+
             render_infeasible(result.infeasibility)
         raise typer.Exit(1)
     plan = with_default_notes(request, result.plan)
     check_finite(plan, "request")
     if out is not None:
+        from planner.types.plan_file import plan_file_from_plan, write_plan_file
+
         write_plan_file(plan_file_from_plan(plan), out)
     if json_output:
         print_json(plan)
     else:
+        from planner.interfaces.render import render_plan
+
         render_plan(plan)
         if out is not None:
             typer.echo(f"plan written to {out}")

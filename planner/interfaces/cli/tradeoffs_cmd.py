@@ -26,7 +26,9 @@ from rich.table import Table
 
 from planner.analysis.frontier import compute_frontier, require_plans
 from planner.analysis.sweep import (
+    MIN_POINTS_PER_WORKER,
     compute_optimal_along,
+    effective_workers,
     log_points,
     parse_range,
     row_from_plan,
@@ -163,7 +165,7 @@ def sweep(
     family: Optional[str] = typer.Option(None, help="shape rule for model sizes: gpt (default) | llama3"),
     law: Optional[str] = LawOption,
     loss_tolerance: Optional[float] = LossToleranceOption,
-    workers: int = typer.Option(1, min=1, max=256, help="worker processes (worth it for long sweeps)"),
+    workers: int = typer.Option(1, min=1, max=256, help=f"worker processes (one per {MIN_POINTS_PER_WORKER} points at most: a worker costs ~0.85 s to start)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     plot: Optional[Path] = PlotOption,
     csv: Optional[Path] = typer.Option(None, "--csv", help="write the table as CSV"),
@@ -196,7 +198,9 @@ def sweep(
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2, allow_nan=False))
     else:
         Console().print(sweep_table(rows, axis))
-    stderr_line(f"{len(rows)} points in {elapsed:.2f} s with {workers} worker(s)" + (f"; picture: {plot}" if plot else ""))
+    used = effective_workers(len(requests), workers)
+    asked = "" if used == workers else f" (of {workers} asked: one per {MIN_POINTS_PER_WORKER} points)"
+    stderr_line(f"{len(rows)} points in {elapsed:.2f} s with {used} worker(s){asked}" + (f"; picture: {plot}" if plot else ""))
 
 
 def _run_with_progress(requests, catalog, workers: int, show: bool):
