@@ -25,7 +25,7 @@ OBJECTIVES: tuple[str, ...] = get_args(Objective)
 GPUMode = Literal["rent", "owned", "buy"]
 GPU_MODES: tuple[str, ...] = get_args(GPUMode)
 
-Constraint = Literal["budget", "deadline", "availability", "memory", "batch_limit", "data", "power"]
+Constraint = Literal["budget", "deadline", "availability", "memory", "batch_limit", "data", "power", "size_efficiency"]
 
 FinetuneMethod = Literal["full", "lora", "qlora"]
 BaseQuant = Literal["bf16", "int8", "fp8", "nf4"]
