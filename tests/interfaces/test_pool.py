@@ -87,3 +87,20 @@ def test_past_the_deadline_is_timed_out_and_the_queue_behind_it_still_served():
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_a_closed_pool_started_again_serves_again():
+    """An app's lifespan may run more than once (test clients end it after each test): the pool that was
+    closed must start fresh, not stay dead with /healthz saying "unavailable" for ever (issue #18)."""
+    async def scenario():
+        pool = _pool(lambda name, request: (200, name.encode()), workers=2)
+        for round_ in ("first", "second"):
+            await pool.start()
+            try:
+                assert pool.state()["status"] == "ok" and pool.state()["ready"] == 2
+                assert await pool.run(round_, None) == (200, round_.encode())
+            finally:
+                await pool.close()
+            assert pool.state()["ready"] == 0
+
+    asyncio.run(scenario())
