@@ -184,3 +184,21 @@ def test_non_finite_numbers_in_every_operation(constant):
                 response = client.post(path, data=text, headers={"content-type": "application/json"})
                 assert response.status_code == 422, (path, target, response.status_code, response.text)
                 assert response.json()["detail"], response.text
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/v1/plans/estimate", {**{"params": 1e9, "tokens": 2e10, "gpu": "h100-sxm", "gpus": 8}, "zero": False}, "zero"),
+    ("/v1/plans/best", {"budget_usd": 1e5, "min_rental_hours": False}, "min_rental_hours"),
+    ("/v1/plans/best", {"budget_usd": 1e5, "allow_mixed": 0}, "allow_mixed"),
+    ("/v1/plans/best", {"budget_usd": "1e5"}, "budget_usd"),
+    ("/v1/plans/best", {"budget_usd": 1e5, "seq_len": "2048"}, "seq_len"),
+    ("/v1/plans/validate", {"tokens": 3e11, "model": {"params": 1.3e10},
+                            "hardware": {"gpu": "h100-sxm", "gpus": True}}, "gpus"),
+])
+def test_json_types_the_schema_states(path, body, field):
+    """Booleans are not numbers, numbers are not booleans, and a number field takes no string (unless it
+    reads units, like a plan's "300B"): 422 naming the field, as the negative-data check expects."""
+    with asgi.get_client(APP) as client:
+        response = client.post(path, json=body)
+    assert response.status_code == 422, (response.status_code, response.text)
+    assert any(field in item["loc"] for item in response.json()["detail"]), response.text
