@@ -257,12 +257,9 @@ def allocate_mixed(ctx: Problem, table: CandidateTable, rows: np.ndarray, object
                    tokens=None) -> Allocation:
     """The allocation ILP over ``rows`` of ``table`` (all of one model size)."""
     sub = table.take(rows)
-    budget = ctx.budget_usd
-    if budget is not None:
-        budget = budget - float(inference_cost_usd(ctx, sub).max(initial=0.0))
     candidates = Candidates(sub.type_index, sub.gpus, sub.tokens_per_second, sub.fixed_cost_usd,
-                            sub.cost_rate_usd_per_s, sub.power_kw)
-    return solve_allocation(candidates, objective=objective, budget_usd=budget, deadline_s=ctx.deadline_s,
+                            sub.cost_rate_usd_per_s, sub.power_kw, inference_cost_usd(ctx, sub))
+    return solve_allocation(candidates, objective=objective, budget_usd=ctx.budget_usd, deadline_s=ctx.deadline_s,
                             power_cap_kw=ctx.power_cap_kw, tokens=tokens, allow_mixed=ctx.allow_mixed)
 
 

@@ -6,8 +6,10 @@ so the program stays linear although throughput is not linear in the count. Vari
   y_i ≥ 0        seconds candidate i runs (= t when used, 0 otherwise: y_i ≤ T·x_i, y_i ≤ t,
                  y_i ≥ t − T·(1 − x_i), the standard linearisation of x_i·t)
   t ≥ 0          wall-clock of the job
+  s ≥ 0          serving cost of the trained model (inference-aware requests): s ≥ serve_i·x_i, so
+                 s is the dearest serving cost among the types used (one type: that type's)
 Constraints: at most one count per type; one type per job unless mixing is allowed; budget
-Σ fixed_i·x_i + Σ rate_i·y_i ≤ B; t ≤ deadline; power Σ kW_i·x_i ≤ cap. Tokens = Σ tps_i·y_i.
+Σ fixed_i·x_i + Σ rate_i·y_i + s ≤ B; t ≤ deadline; power Σ kW_i·x_i ≤ cap. Tokens = Σ tps_i·y_i.
 Objectives: ``max_tokens`` (best model for the money/time), ``min_cost`` and ``min_time`` for a
 given token count.
 
@@ -43,6 +45,13 @@ class Candidates:
     fixed_cost_usd: np.ndarray
     cost_rate_usd_per_s: np.ndarray
     power_kw: np.ndarray
+    # Serving cost of the trained model on candidate i's GPU type (inference-aware requests, issue
+    # #18). A job pays it once, whatever it trains on: on its one type, or with mixing on the dearest
+    # type it uses (the brute-force reference and the plan's cost count it the same way).
+    inference_cost_usd: np.ndarray | None = None
+
+    def serving_usd(self) -> np.ndarray:
+        return np.zeros(len(self.counts)) if self.inference_cost_usd is None else np.asarray(self.inference_cost_usd, float)
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ def solve_allocation(c: Candidates, *, objective: str, budget_usd: float | None,
     speed = {i: float(c.tokens_per_second[i]) * horizon / token_unit for i in keep}
     fixed = {i: float(c.fixed_cost_usd[i]) / dollar_unit for i in keep}
     rate = {i: float(c.cost_rate_usd_per_s[i]) * horizon / dollar_unit for i in keep}
+    serve = {i: float(c.serving_usd()[i]) / dollar_unit for i in keep}
 
     import pulp
 
@@ -118,8 +128,9 @@ def solve_allocation(c: Candidates, *, objective: str, budget_usd: float | None,
     x = {i: problem.add_variable(f"x_{i}", cat="Binary") for i in keep}
     y = {i: problem.add_variable(f"y_{i}", lowBound=0, upBound=1) for i in keep}
     t = problem.add_variable("t", lowBound=0, upBound=t_max)
+    s = problem.add_variable("s", lowBound=0)
     tokens_expr = pulp.lpSum(speed[i] * y[i] for i in keep)
-    cost_expr = pulp.lpSum(fixed[i] * x[i] + rate[i] * y[i] for i in keep)
+    cost_expr = pulp.lpSum(fixed[i] * x[i] + rate[i] * y[i] for i in keep) + s
     if objective == "min_loss":
         problem += tokens_expr
     elif objective == "min_cost":
@@ -130,6 +141,7 @@ def solve_allocation(c: Candidates, *, objective: str, budget_usd: float | None,
         problem += y[i] <= x[i]
         problem += y[i] <= t
         problem += y[i] >= t - (1 - x[i])
+        problem += s >= serve[i] * x[i]
     for g in np.unique(c.type_index[keep]):
         problem += pulp.lpSum(x[i] for i in keep if c.type_index[i] == g) <= 1
     if not allow_mixed:
@@ -160,7 +172,8 @@ def _mixed_highs(c: Candidates, keep, *, objective, budget_usd, power_cap_kw, to
     speed = c.tokens_per_second[keep] * horizon / token_unit
     fixed = c.fixed_cost_usd[keep] / dollar_unit
     rate = c.cost_rate_usd_per_s[keep] * horizon / dollar_unit
-    x, y, t = np.arange(n), n + np.arange(n), 2 * n          # column indices
+    serve = c.serving_usd()[keep] / dollar_unit
+    x, y, t, s = np.arange(n), n + np.arange(n), 2 * n, 2 * n + 1          # column indices
     inf = highspy.kHighsInf
     starts, indices, values, lower, upper = [0], [], [], [], []
 
@@ -175,36 +188,38 @@ def _mixed_highs(c: Candidates, keep, *, objective, budget_usd, power_cap_kw, to
         row((y[i], x[i]), (1.0, -1.0), -inf, 0.0)                 # y_i ≤ x_i
         row((y[i], t), (1.0, -1.0), -inf, 0.0)                    # y_i ≤ t
         row((y[i], t, x[i]), (1.0, -1.0, -1.0), -1.0, inf)        # y_i ≥ t − (1 − x_i)
+        if serve[i] > 0:
+            row((s, x[i]), (1.0, -serve[i]), 0.0, inf)            # s ≥ serve_i·x_i
     types = c.type_index[keep]
     for g in np.unique(types):
         members = x[types == g]
         row(members, np.ones(len(members)), -inf, 1.0)
     row(x, np.ones(n), 1.0, inf)
     if budget_usd is not None:
-        row(np.concatenate([x, y]), np.concatenate([fixed, rate]), -inf, 1.0)
+        row(np.concatenate([x, y, [s]]), np.concatenate([fixed, rate, [1.0]]), -inf, 1.0)
     if power_cap_kw is not None:
         row(x, c.power_kw[keep] / power_cap_kw, -inf, 1.0)
     if tokens is not None:
         row(y, speed, 1.0, inf)
 
-    cost = np.zeros(2 * n + 1)
+    cost = np.zeros(2 * n + 2)
     if objective == "min_loss":
         cost[y] = speed
     elif objective == "min_cost":
-        cost[x], cost[y], cost[t] = fixed, rate, 1e-7
+        cost[x], cost[y], cost[t], cost[s] = fixed, rate, 1e-7, 1.0
     else:
-        cost[x], cost[y], cost[t] = 1e-7 * fixed, 1e-7 * rate, 1.0
+        cost[x], cost[y], cost[t], cost[s] = 1e-7 * fixed, 1e-7 * rate, 1.0, 1e-7
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = 2 * n + 1, len(lower)
+    lp.num_col_, lp.num_row_ = 2 * n + 2, len(lower)
     lp.col_cost_ = cost
-    lp.col_lower_ = np.zeros(2 * n + 1)
-    lp.col_upper_ = np.concatenate([np.ones(2 * n), [t_max]])
+    lp.col_lower_ = np.zeros(2 * n + 2)
+    lp.col_upper_ = np.concatenate([np.ones(2 * n), [t_max, inf]])
     lp.row_lower_, lp.row_upper_ = np.array(lower), np.array(upper)
     lp.sense_ = highspy.ObjSense.kMaximize if objective == "min_loss" else highspy.ObjSense.kMinimize
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = 2 * n + 1, len(lower)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = 2 * n + 2, len(lower)
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = starts, indices, values
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * (n + 1)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * n + [highspy.HighsVarType.kContinuous] * (n + 2)
     h = _new_highs()
     h.passModel(lp)
     h.run()
@@ -213,7 +228,7 @@ def _mixed_highs(c: Candidates, keep, *, objective, budget_usd, power_cap_kw, to
     value = np.asarray(h.getSolution().col_value)
     chosen = [int(keep[i]) for i in range(n) if value[x[i]] > 0.5]
     return Allocation(chosen, float(value[t]) * horizon, float(speed @ value[y]) * token_unit,
-                      float(fixed @ value[x] + rate @ value[y]) * dollar_unit)
+                      float(fixed @ value[x] + rate @ value[y] + value[s]) * dollar_unit)
 
 
 def _select_one(c: Candidates, keep, *, objective, budget_usd, deadline_s, power_cap_kw, tokens,
@@ -222,16 +237,17 @@ def _select_one(c: Candidates, keep, *, objective, budget_usd, deadline_s, power
     exact numbers (no linearisation), so the program is a pure selection solved to optimality."""
     tps = c.tokens_per_second[keep]
     deadline = np.inf if deadline_s is None else deadline_s
+    fixed = c.fixed_cost_usd[keep] + c.serving_usd()[keep]      # each candidate pays its own serving cost
     with np.errstate(divide="ignore", invalid="ignore"):
         if tokens is None:
             by_budget = np.full(len(keep), np.inf) if budget_usd is None else np.where(
-                c.cost_rate_usd_per_s[keep] > 0, (budget_usd - c.fixed_cost_usd[keep]) / c.cost_rate_usd_per_s[keep],
-                np.where(budget_usd >= c.fixed_cost_usd[keep], np.inf, -1.0))
+                c.cost_rate_usd_per_s[keep] > 0, (budget_usd - fixed) / c.cost_rate_usd_per_s[keep],
+                np.where(budget_usd >= fixed, np.inf, -1.0))
             wall = np.minimum(deadline, by_budget)
         else:
             wall = tokens / tps
     trained = tps * wall
-    cost = c.fixed_cost_usd[keep] + c.cost_rate_usd_per_s[keep] * wall
+    cost = fixed + c.cost_rate_usd_per_s[keep] * wall
     ok = (wall > 0) & np.isfinite(wall) & (wall <= deadline * (1 + 1e-12))
     if budget_usd is not None:
         ok &= cost <= budget_usd * (1 + 1e-12)

@@ -40,13 +40,11 @@ def _best_index(order_keys: list[np.ndarray], ok: np.ndarray) -> int | None:
 
 def _allocate(ctx: Problem, table: CandidateTable, index: np.ndarray, objective: str, tokens=None):
     sub = table.take(index)
-    inference = inference_cost_usd(ctx, sub)
-    budget = ctx.budget_usd
-    if budget is not None:
-        budget = budget - float(inference.max(initial=0.0))
+    # Each candidate's own serving cost (issue #18: not the dearest type's taken off every candidate's
+    # budget, which made adding a GPU type or more budget give a worse plan).
     candidates = Candidates(sub.type_index, sub.gpus, sub.tokens_per_second, sub.fixed_cost_usd,
-                            sub.cost_rate_usd_per_s, sub.power_kw)
-    allocation = solve_allocation(candidates, objective=objective, budget_usd=budget, deadline_s=ctx.deadline_s,
+                            sub.cost_rate_usd_per_s, sub.power_kw, inference_cost_usd(ctx, sub))
+    allocation = solve_allocation(candidates, objective=objective, budget_usd=ctx.budget_usd, deadline_s=ctx.deadline_s,
                                   power_cap_kw=ctx.power_cap_kw, tokens=tokens,
                                   allow_mixed=ctx.allow_mixed)
     return sub, allocation
@@ -125,7 +123,7 @@ def _fixed_model(ctx: Problem) -> Plan:
     table = build_table(ctx, [ctx.params])
     tps = table.tokens_per_second
     wall = np.divide(tokens, tps, out=np.full(len(tps), np.inf), where=tps > 0)
-    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * billed_s(ctx, table, wall)
+    cost = table.fixed_cost_usd + table.cost_rate_usd_per_s * billed_s(ctx, table, wall) + inference_cost_usd(ctx, table)
     ok = tps > 0
     if ctx.deadline_s is not None:
         ok &= wall <= ctx.deadline_s

@@ -263,7 +263,8 @@ def plan_file_error(error: ValidationError, origin: str) -> InputError:
     for item in error.errors():
         loc = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
         path = ".".join(str(part) for part in loc) or "plan"
-        line = f"{origin}: {path}: {_describe(item)}".replace("\n", " ")
+        # one line each, whatever separators a key or value holds (\r, \x1c, \u2028 split lines too)
+        line = " ".join(f"{origin}: {path}: {_describe(item)}".splitlines())
         if line not in lines:
             lines.append(line)
             paths.append(path)

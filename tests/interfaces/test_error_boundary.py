@@ -197,3 +197,15 @@ def test_finetune_infeasible_exits_1(capsys):
 def test_best_infeasible_exits_1_as_json(capsys):
     code, out, err = run_main(["cost", "--params", "70B", "--tokens", "2T", "--gpus", "a10g:8", "--json"], capsys)
     assert code == 1 and strict_json(out)["binding_constraint"] == "memory"
+
+
+def test_keys_with_line_separators_stay_one_line_per_error():
+    """A key holding \\r, \\x1c or \\u2028 (str.splitlines splits on them) must not add lines: the plan-file
+    fuzz found 7 lines for 5 errors + "more" (issue #18)."""
+    from planner.types.errors import InputError
+    from planner.types.plan_file import parse_plan_data
+
+    with pytest.raises(InputError) as error:
+        parse_plan_data({"tokens": 0, "model": {"params": 1e9},
+                         "hardware": {"gpu": "h100-sxm", "gpus": 8, "a\u2028b": 1, "c\rd": 2, "\x1c": 3}})
+    assert len(str(error.value).splitlines()) == 4, str(error.value)

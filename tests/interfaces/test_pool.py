@@ -87,3 +87,67 @@ def test_past_the_deadline_is_timed_out_and_the_queue_behind_it_still_served():
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_a_closed_pool_started_again_serves_again():
+    """An app's lifespan may run more than once (test clients end it after each test): the pool that was
+    closed must start fresh, not stay dead with /healthz saying "unavailable" for ever (issue #18)."""
+    async def scenario():
+        pool = _pool(lambda name, request: (200, name.encode()), workers=2)
+        for round_ in ("first", "second"):
+            await pool.start()
+            try:
+                assert pool.state()["status"] == "ok" and pool.state()["ready"] == 2
+                assert await pool.run(round_, None) == (200, round_.encode())
+            finally:
+                await pool.close()
+            assert pool.state()["ready"] == 0
+
+    asyncio.run(scenario())
+
+
+def test_requests_over_the_in_flight_limit_are_refused_before_their_body_is_kept():
+    """BodyLimit admission (issue #18): with max_in_flight POSTs in progress, one more is answered 503 with
+    the pool's Retry-After; its body is read and dropped (no connection reset), never handed to the app."""
+    pytest.importorskip("fastapi")
+    from planner.interfaces.http.server import BodyLimit
+
+    release, reached = asyncio.Event(), []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        reached.append(len(message["body"]))
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(limit, body_chunks):
+        chunks = list(body_chunks)
+        sent = []
+
+        async def receive():
+            chunk = chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "headers": [(b"content-length", b"6")]}
+        await limit(scope, receive, send)
+        return sent, chunks
+
+    async def scenario():
+        limit = BodyLimit(app, max_bytes=1 << 20, max_in_flight=1, retry_after=lambda: 7)
+        first = asyncio.create_task(call(limit, [b"abc"]))
+        await asyncio.sleep(0.01)
+        sent, left = await call(limit, [b"ab", b"cd", b"ef"])
+        start = sent[0]
+        assert start["status"] == 503 and (b"retry-after", b"7") in start["headers"]
+        assert b"overloaded" in sent[1]["body"] and left == []       # the body was consumed, then answered
+        assert reached == [3]                                         # only the admitted request reached the app
+        release.set()
+        sent, _ = await first
+        assert sent[0]["status"] == 200
+        assert limit.in_flight == 0
+
+    asyncio.run(scenario())

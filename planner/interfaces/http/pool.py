@@ -122,7 +122,7 @@ class ProcessWorker:
         self.process = self.conn = None
         if conn is not None:
             conn.close()  # an idle worker exits on EOF
-        if process is None:
+        if process is None or process.pid is None:  # never started (spawn failed): nothing to reap
             return
         if kill and process.is_alive():
             process.kill()
@@ -200,10 +200,12 @@ class HealingPool:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start every worker (imports take ~1 s) and wait until all are ready."""
+        """Start every worker (imports take ~1 s) and wait until all are ready. A closed pool starts
+        afresh (an app whose lifespan is run again, as test clients do, must serve again)."""
         if self.started:
             return
-        self.started = True
+        self.started, self.closing = True, False
+        self.slots = [Slot(i) for i in range(self.workers)]
         if self.kind == "thread":
             self.initializer(*self.initargs)
         # pipe I/O of each process slot, or the core itself for thread slots, plus start/stop calls
@@ -234,6 +236,7 @@ class HealingPool:
                     job.future.set_exception(WorkerLost())
         if self.threads is not None:
             self.threads.shutdown(wait=False, cancel_futures=True)
+        self.started = False
 
     def _new_worker(self):
         cls = ProcessWorker if self.kind == "process" else ThreadWorker
@@ -251,7 +254,10 @@ class HealingPool:
             try:
                 await worker.start()
             except Exception:  # noqa: BLE001 - failed to start: back off and try again
-                await worker.stop(kill=True)
+                try:
+                    await worker.stop(kill=True)
+                except Exception:  # noqa: BLE001 - a half-started worker must not end the retry loop
+                    logger.exception("planner worker slot %d: could not stop a worker that failed to start", slot.index)
                 await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
                 attempt += 1
                 continue
