@@ -41,7 +41,7 @@ def size_range(ctx: Problem) -> np.ndarray:
     best_flops = 0.0
     for t, offer in enumerate(ctx.offers):
         precisions = effective_precisions(offer.gpu, ctx.precisions)
-        counts = search_counts(offer)
+        counts = search_counts(offer, ctx.refine)
         if not precisions or not len(counts):
             continue
         peak = max(offer.gpu.peak_flops[p] for p in precisions) * RANGE_MFU
@@ -67,7 +67,7 @@ def _optimistic_speeds(ctx: Problem, sizes: np.ndarray):
     out = []
     for offer in ctx.offers:
         precisions = effective_precisions(offer.gpu, ctx.precisions)
-        counts = search_counts(offer)
+        counts = search_counts(offer, ctx.refine)
         if not precisions or not len(counts):
             out.append(None)
             continue

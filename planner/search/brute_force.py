@@ -45,6 +45,8 @@ def brute_force(request: SolveRequest, catalog: Catalog | None = None, refine: b
     ctx = make_problem(request, catalog)
     fixed_size = request.objective != "min_loss" or request.params is not None
     sizes = size_range(ctx) if request.objective == "min_loss" else np.array([request.params])
+    if not refine:
+        ctx = replace(ctx, refine=False)
     best = _enumerate(ctx, request, sizes, None)
     if best is None:
         return None
@@ -58,7 +60,7 @@ def _enumerate(ctx, request, sizes, best):
     for t, offer in enumerate(ctx.offers):
         space = replace(ctx.space, precisions=effective_precisions(offer.gpu, request.precisions))
         for params in sizes:
-            for gpus in search_counts(offer):
+            for gpus in search_counts(offer, ctx.refine):
                 speed = 0.0
                 for shape in ctx.shapes(float(params)):
                     arrays = enumerate_strategies(shape, offer.gpu, int(gpus), space)
@@ -95,6 +97,8 @@ def _objective(ctx, t, offer, params: float, gpus: int, speed: float) -> tuple[f
 def brute_force_mixed(request: SolveRequest, catalog: Catalog | None = None, refine: bool = True) -> Reference | None:
     """Best min_loss fleet (any mixture of GPU types, one count per type) by enumeration, or None."""
     ctx = make_problem(request.model_copy(update={"allow_mixed": True}), catalog)
+    if not refine:
+        ctx = replace(ctx, refine=False)
     best, single = _enumerate_mixed(ctx, size_range(ctx), None)
     if best is not None and refine and ctx.params is None:
         # the fine windows around the mixed and the single-type lattice optimum, as the solver refines

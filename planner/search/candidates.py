@@ -73,16 +73,21 @@ def fine_window(params: float) -> np.ndarray:
     return sizes[(sizes >= MIN_PARAMS * (1 - 1e-12)) & (sizes <= MAX_PARAMS * (1 + 1e-12))]
 
 
-def search_counts(offer: Offer) -> np.ndarray:
-    """GPU counts the search considers for ``offer``: the count lattice (``candidate_counts``) plus the
-    exact cap in whole nodes (1,000 H100 on 8-GPU nodes: 125 nodes = 1,000 GPUs, which the lattice
-    would use as 96 nodes)."""
-    return _search_counts(offer.gpu.gpus_per_node, offer.max_count).copy()
+def search_counts(offer: Offer, exact_cap: bool = True) -> np.ndarray:
+    """GPU counts the search considers for ``offer``: the count lattice (``candidate_counts``) plus, as
+    part of the refinement (``exact_cap``), the exact cap in whole nodes (1,000 H100 on 8-GPU nodes:
+    125 nodes = 1,000 GPUs, which the lattice would use as 96 nodes). The lattice alone grows with the
+    cap (more availability only adds counts); the exact cap of a smaller availability is not a count of
+    a larger one, which is why monotonicity is exact for the lattice answer (``refine=False``) and the
+    refined answer is only guaranteed never worse than that."""
+    return _search_counts(offer.gpu.gpus_per_node, offer.max_count, exact_cap).copy()
 
 
 @lru_cache(maxsize=1024)
-def _search_counts(node: int, max_count: int) -> np.ndarray:
+def _search_counts(node: int, max_count: int, exact_cap: bool) -> np.ndarray:
     counts = candidate_counts(_Node(node), max_count)
+    if not exact_cap:
+        return counts
     cap = (max_count // node) * node
     if cap >= node and (not len(counts) or cap > counts[-1]):
         counts = np.append(counts, np.int64(cap))
@@ -181,7 +186,7 @@ def build_table(ctx: Problem, sizes, offer_indices=None) -> CandidateTable:
                            empty, empty, empty, ctx.law, ctx.offers, [])
     for t in (range(len(ctx.offers)) if offer_indices is None else offer_indices):
         offer = ctx.offers[t]
-        counts = search_counts(offer)
+        counts = search_counts(offer, ctx.refine)
         grid = cached_variants_grid(shapes, offer.gpu, counts, ctx.space, ctx.memory_config_for(offer))
         table = concat_tables(table, offer_table(ctx, t, sizes, counts, grid.tokens_per_second.ravel(), [grid]))
     return table

@@ -62,7 +62,7 @@ class Problem:
     offers: list[Offer]
     space: SearchSpace
     memory_config: MemoryConfig
-    refine: bool = True                   # min_loss: search the fine sizes around the lattice optimum
+    refine: bool = True                   # the fine sizes around the lattice optimum and the exact GPU caps
     # Issue #15 (realism): failures, checkpoints, restarts and start-up; minimum rental block.
     reliability: Reliability = Reliability(0.0, 1e30, 0.0, 0.0)
     min_rental_hours: float = 0.0
