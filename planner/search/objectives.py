@@ -42,8 +42,10 @@ def _allocate(ctx: Problem, table: CandidateTable, index: np.ndarray, objective:
     sub = table.take(index)
     # Each candidate's own serving cost (issue #18: not the dearest type's taken off every candidate's
     # budget, which made adding a GPU type or more budget give a worse plan).
+    # With a confidence the time-proportional cost counts at that probability (× time_margin), as in
+    # outcomes.run_seconds: the budget must hold at the confidence, not only at the point prediction.
     candidates = Candidates(sub.type_index, sub.gpus, sub.tokens_per_second, sub.fixed_cost_usd,
-                            sub.cost_rate_usd_per_s, sub.power_kw, inference_cost_usd(ctx, sub))
+                            sub.cost_rate_usd_per_s * ctx.time_margin, sub.power_kw, inference_cost_usd(ctx, sub))
     allocation = solve_allocation(candidates, objective=objective, budget_usd=ctx.budget_usd, deadline_s=ctx.deadline_s,
                                   power_cap_kw=ctx.power_cap_kw, tokens=tokens,
                                   allow_mixed=ctx.allow_mixed)

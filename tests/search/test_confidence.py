@@ -147,3 +147,17 @@ def test_best_model_wider_confidence_buys_margin(best_model_plans):
         assert p.wall_clock_hours == pytest.approx(_reestimate(p).wall_clock_hours, rel=1e-9)
         if c is not None:
             assert min(p.deadline_probability, p.budget_probability) >= c - 1e-6
+
+
+@pytest.mark.parametrize("allow_mixed", [False, True])
+def test_allocation_meets_the_budget_at_the_confidence(allow_mixed):
+    """The allocation ILP prices time at the confidence (× time margin) like the rest of the search, so
+    the budget holds at that probability also when it picks the GPUs (single type and mixed fleets)."""
+    from planner.search.solver import solve
+    from planner.types.requests import Availability, SolveRequest
+
+    plan = solve(SolveRequest(budget_usd=3e5, deadline_hours=24 * 20, confidence=0.9, allow_mixed=allow_mixed,
+                              availability=[Availability(gpu="h100-sxm", max_count=64),
+                                            Availability(gpu="a100-80gb", max_count=128)])).plan
+    assert plan.budget_probability >= 0.9 - 1e-6
+    assert plan.deadline_probability >= 0.9 - 1e-6
