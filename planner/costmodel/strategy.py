@@ -24,6 +24,7 @@ et al. 2020 §5.1).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from itertools import product
 
 import numpy as np
@@ -153,15 +154,22 @@ CHOICE_FIELDS = ("tp", "pp", "zero", "precision_idx", "recompute_idx", "micro_ba
 
 
 def candidate_choices(gpu: GPUSpec, space: SearchSpace, precisions) -> dict[str, np.ndarray]:
-    """Every (t, p, zero, precision, recompute, b, c, v, ep) combination of ``space``, as arrays by field."""
-    tps = space.tp or tuple(powers_of_two_upto(gpu.gpus_per_node))
+    """Every (t, p, zero, precision, recompute, b, c, v, ep) combination of ``space``, as arrays by field
+    (read-only: memoised, the solver asks for the same space once per grid)."""
+    return dict(_candidate_choices(int(gpu.gpus_per_node), space, tuple(precisions)))
+
+
+@lru_cache(maxsize=256)
+def _candidate_choices(gpus_per_node: int, space: SearchSpace, precisions: tuple[str, ...]):
+    tps = space.tp or tuple(powers_of_two_upto(gpus_per_node))
     pps = space.pp or tuple(powers_of_two_upto(space.max_pp))
     precision_idx = [PRECISION_ORDER.index(p) for p in precisions]
     recompute_idx = [RECOMPUTE_ORDER.index(r) for r in space.recompute]
     combos = list(product(tps, pps, space.zero, precision_idx, recompute_idx, space.micro_batches, space.cp,
                           space.vpp, space.ep))
-    table = np.array(combos, dtype=np.int64).reshape(-1, len(CHOICE_FIELDS)).T
-    return dict(zip(CHOICE_FIELDS, table))
+    table = np.array(combos, dtype=np.int64).reshape(-1, len(CHOICE_FIELDS)).T.copy()
+    table.flags.writeable = False
+    return tuple(zip(CHOICE_FIELDS, table))
 
 
 def layout_mask(s: Strategies, *, shape: ModelShape, gpus_per_node: int, zero_fixed: bool,

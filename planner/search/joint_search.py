@@ -1,0 +1,200 @@
+"""One branch and bound over several problems at once (``--allow-moe``: the dense arm and the sparse
+variants, issue #16 follow-up), at (problem, GPU type, size, GPU count) granularity.
+
+``min_loss_search`` (``planner.search.branch_and_bound``) solves one problem to its own optimum, opening
+a (GPU type, size) pair with every GPU count. Solving five arms that way evaluated ~380 pairs × 17
+counts of MoE throughput grids (10 s of CPU for ``planner best --budget-usd 2M --deadline 30d
+--allow-moe``). Here every arm's optimistic loss bound is kept per GPU count (the same bound as
+``loss_lower_bounds``, before its minimum over counts), and the arms share ONE incumbent: a triple is
+evaluated only while its bound beats the best loss found in ANY arm (plus the near-tie tolerance),
+so an arm that cannot beat the best plan is never evaluated past its bound. The result is the exact
+optimum over the union of the arms' size lattices (as exhaustive evaluation of every arm would find
+it: tests/search/test_joint_search.py), then refined in the fine window around it, like
+``min_loss_search`` refines one problem's optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from planner.costmodel.precision import GRAD_BYTES, OPTIMIZER_BYTES, PRECISION_ORDER, WEIGHT_BYTES
+from planner.costmodel.strategy import effective_precisions
+from planner.search.branch_and_bound import Search, _optimistic_tables, losses, size_range
+from planner.search.candidates import (CandidateTable, cached_variants_grid, concat_tables, fine_window, offer_table,
+                                       search_counts)
+from planner.search.outcomes import max_token_runs, predicted_loss
+from planner.search.problem import Problem
+
+# One round evaluates a prefix of the open (arm, GPU type, size) pairs in best-bound order: as long as
+# it spans at most BATCH_GROUPS (arm, GPU type) grids and MAX_BATCH_PAIRS pairs. A grid call costs
+# ~10 ms whatever its size and ~1 ms per (size, count) row, so pairs of a grid already in the round
+# are nearly free (tuned on the README's --allow-moe question, see the report in docs/models.md).
+BATCH_GROUPS = 3
+MAX_BATCH_PAIRS = 8
+
+
+@dataclass
+class Level:
+    """Sizes of one problem (its lattice, or a fine window) with per-(size, count) loss bounds."""
+
+    sizes: np.ndarray
+    counts: dict[int, np.ndarray]       # offer index -> the GPU counts searched
+    bounds: dict[int, np.ndarray]       # offer index -> (sizes, counts) optimistic loss
+    done: dict[int, np.ndarray]         # offer index -> (sizes, counts) evaluated
+
+    def pair_bounds(self, n_offers: int) -> np.ndarray:
+        """(offers × sizes) bounds, as ``loss_lower_bounds`` returns them."""
+        out = np.full((n_offers, len(self.sizes)), np.inf)
+        for t, b in self.bounds.items():
+            out[t] = b.min(axis=1)
+        return out
+
+    def unevaluated_bound(self) -> float:
+        """The lowest bound of a triple not evaluated (inf if all were)."""
+        return min((float(np.where(self.done[t], np.inf, b).min(initial=np.inf)) for t, b in self.bounds.items()),
+                   default=np.inf)
+
+
+def body_params(ctx: Problem, sizes: np.ndarray) -> np.ndarray:
+    """Per size: the fewest non-embedding parameters (all experts included) of its candidate shapes."""
+    return np.array([min(float(s.params - s.embedding_params) for s in ctx.shapes(n)) for n in sizes])
+
+
+def state_bytes_lower_bound(ctx: Problem, t: int, body: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(sizes, counts) bytes per GPU no strategy goes below (``body``: ``body_params`` of the sizes): the weights, gradients and optimizer
+    states of every non-embedding parameter (all experts included) spread evenly over all GPUs, at
+    the leanest precision searched, plus the framework overhead (``planner.costmodel.memory``: each
+    GPU holds at least its 1/(t·p·d·c) share of the body and 1/(t·ep·edp·p) of the experts, i.e. 1/n,
+    even at ZeRO-3; activations and buffers only add)."""
+    offer = ctx.offers[t]
+    config = ctx.memory_config_for(offer)
+    indices = [PRECISION_ORDER.index(p) for p in effective_precisions(offer.gpu, ctx.precisions)]
+    per_param = min(float(WEIGHT_BYTES[i] + GRAD_BYTES[i] + OPTIMIZER_BYTES[i]) for i in indices)
+    return per_param * np.maximum(body, 0.0)[:, None] / counts[None, :] + config.framework_overhead_bytes
+
+
+def level(ctx: Problem, sizes) -> Level:
+    """Bounds of ``sizes``: ``loss_lower_bounds`` per GPU count, and inf where even the states of
+    the model cannot fit in the GPUs' memory (``state_bytes_lower_bound``)."""
+    sizes = np.asarray(sizes, dtype=float)
+    counts, bounds, done = {}, {}, {}
+    body = body_params(ctx, sizes)
+    for t, optimistic in _optimistic_tables(ctx, sizes):
+        ok, _, tokens, _ = max_token_runs(ctx, optimistic)
+        loss = np.where(ok, predicted_loss(ctx, optimistic.params, np.where(ok, tokens, 1.0)), np.inf)
+        counts[t] = search_counts(ctx.offers[t])
+        offer = ctx.offers[t]
+        usable = ctx.memory_config_for(offer).usable_bytes(offer.gpu.memory_bytes)
+        fits = state_bytes_lower_bound(ctx, t, body, counts[t]) <= usable
+        bounds[t] = np.where(fits, loss.reshape(len(sizes), len(counts[t])), np.inf)
+        done[t] = np.zeros(bounds[t].shape, dtype=bool)
+    return Level(sizes, counts, bounds, done)
+
+
+@dataclass
+class Arm:
+    """One problem of the joint search and what has been evaluated of it."""
+
+    label: str
+    ctx: Problem
+    lattice: Level
+    table: CandidateTable | None = None
+    window: Level | None = None
+    extra: dict = field(default_factory=dict)
+
+    def best_row(self, sizes=None) -> tuple[int, float] | None:
+        """(row, loss) of the best evaluated candidate (at ``sizes`` only, if given): lowest loss, then
+        cost, then fewer GPUs (``branch_and_bound._best_row``'s order)."""
+        if self.table is None:
+            return None
+        ok, _, _, cost, loss = losses(self.ctx, self.table)
+        if sizes is not None:
+            ok = ok & np.isin(self.table.params, sizes)
+        if not ok.any():
+            return None
+        rows = np.nonzero(ok)[0]
+        i = int(rows[np.lexsort((self.table.gpus[rows].astype(float), cost[rows], loss[rows]))[0]])
+        return i, float(loss[i])
+
+    def search(self) -> Search:
+        """The arm's evaluated candidates as ``min_loss_search`` returns them (for ``objectives.min_loss``)."""
+        return Search(self.table, self.lattice.sizes, self.lattice.pair_bounds(len(self.ctx.offers)), None)
+
+
+def make_arm(label: str, ctx: Problem) -> Arm:
+    return Arm(label, ctx, level(ctx, size_range(ctx)))
+
+
+def _evaluate(ctx: Problem, t: int, sizes: np.ndarray, counts: np.ndarray) -> CandidateTable:
+    """Candidates of offer ``t`` at ``sizes`` × ``counts`` (one vectorised throughput grid)."""
+    offer = ctx.offers[t]
+    grid = cached_variants_grid([ctx.shapes(n) for n in sizes], offer.gpu, counts, ctx.space,
+                                ctx.memory_config_for(offer))
+    return offer_table(ctx, t, sizes, counts, grid.tokens_per_second.ravel(), [grid])
+
+
+def branch_and_bound(units: list[tuple[Arm, Level]], incumbent: float, slack: float) -> float:
+    """Evaluate (arm, type, size, count) triples best bound first, BATCH_PAIRS (arm, type, size) at a
+    time, until no unevaluated triple's bound beats ``incumbent`` + ``slack``; returns the incumbent."""
+    while True:
+        threshold = incumbent + slack
+        items = []
+        for u, (arm, lv) in enumerate(units):
+            for t, b in lv.bounds.items():
+                open_ = ~lv.done[t] & (b < threshold)
+                if open_.any():
+                    per_size = np.where(open_, b, np.inf).min(axis=1)
+                    items += [(float(per_size[k]), u, t, int(k)) for k in np.nonzero(np.isfinite(per_size))[0]]
+        if not items:
+            return incumbent
+        items.sort(key=lambda item: item[0])
+        groups: dict[tuple[int, int], list[int]] = {}
+        for n, (_, u, t, k) in enumerate(items):      # a prefix of the best-first order ...
+            if n >= MAX_BATCH_PAIRS or ((u, t) not in groups and len(groups) >= BATCH_GROUPS):
+                break                                  # ... of at most BATCH_GROUPS grids
+            groups.setdefault((u, t), []).append(k)
+        touched = set()
+        for (u, t), ks in groups.items():
+            arm, lv = units[u]
+            patterns: dict[tuple[int, ...], list[int]] = {}      # sizes needing the same counts: one grid
+            for k in sorted(ks):
+                cols = np.nonzero(~lv.done[t][k] & (lv.bounds[t][k] < threshold))[0]
+                patterns.setdefault(tuple(cols.tolist()), []).append(k)
+            for cols, same in patterns.items():
+                part = _evaluate(arm.ctx, t, lv.sizes[same], lv.counts[t][list(cols)])
+                lv.done[t][np.ix_(same, cols)] = True
+                arm.table = part if arm.table is None else concat_tables(arm.table, part)
+            touched.add(u)
+        for u in touched:
+            best = units[u][0].best_row()
+            if best is not None:
+                incumbent = min(incumbent, best[1])
+
+
+def best_arm(arms: list[Arm]) -> Arm | None:
+    """The arm holding the optimum over the union of the arms' lattices, refined in the fine window
+    around it (None if nothing runs). Ties go to the earlier arm."""
+    if not arms:
+        return None
+    slack = arms[0].ctx.loss_tolerance
+    found = [a.best_row(a.lattice.sizes) for a in arms]
+    incumbent = min((f[1] for f in found if f is not None), default=np.inf)
+    branch_and_bound([(a, a.lattice) for a in arms], incumbent, slack)
+    found = [(a.best_row(a.lattice.sizes), i) for i, a in enumerate(arms)]
+    found = [(f[1], i, f[0]) for f, i in found if f is not None]
+    if not found:
+        return None
+    loss, i, row = min(found)
+    winner = arms[i]
+    if winner.window is None and winner.ctx.params is None and winner.ctx.refine:
+        winner.window = level(winner.ctx, fine_window(float(winner.table.params[row])))
+        branch_and_bound([(winner, winner.window)], loss, slack)
+    return winner
+
+
+def lattice_lower_bound(arm: Arm) -> float:
+    """A loss no candidate of ``arm``'s lattice beats: its best evaluated loss or an unevaluated bound."""
+    best = arm.best_row(arm.lattice.sizes)
+    return min(np.inf if best is None else best[1], arm.lattice.unevaluated_bound())
