@@ -167,31 +167,61 @@ def branch_and_bound(units: list[tuple[Arm, Level]], incumbent: float, slack: fl
                 lv.done[t][np.ix_(same, cols)] = True
                 arm.table = part if arm.table is None else concat_tables(arm.table, part)
             touched.add(u)
-        for u in touched:
-            best = units[u][0].best_row()
+        for u in touched:       # a lattice's incumbent is its own rows' (a window's: everything evaluated)
+            arm, lv = units[u]
+            best = arm.best_row(lv.sizes if lv is arm.lattice else None)
             if best is not None:
                 incumbent = min(incumbent, best[1])
 
 
 def best_arm(arms: list[Arm]) -> Arm | None:
-    """The arm holding the optimum over the union of the arms' lattices, refined in the fine window
-    around it (None if nothing runs). Ties go to the earlier arm."""
+    """The arm holding the best plan over every arm's lattice and the fine window around that arm's
+    own lattice optimum (what one ``min_loss_search`` per arm would find), or None if nothing runs.
+    Ties go to the earlier arm.
+
+    The lattices are searched jointly (one incumbent). Then, best arm first, each arm's window is
+    searched unless no fine size near any size that may be its lattice optimum has a bound beating
+    the incumbent (``_refine``)."""
     if not arms:
         return None
     slack = arms[0].ctx.loss_tolerance
     found = [a.best_row(a.lattice.sizes) for a in arms]
     incumbent = min((f[1] for f in found if f is not None), default=np.inf)
-    branch_and_bound([(a, a.lattice) for a in arms], incumbent, slack)
-    found = [(a.best_row(a.lattice.sizes), i) for i, a in enumerate(arms)]
-    found = [(f[1], i, f[0]) for f, i in found if f is not None]
-    if not found:
-        return None
-    loss, i, row = min(found)
-    winner = arms[i]
-    if winner.window is None and winner.ctx.params is None and winner.ctx.refine:
-        winner.window = level(winner.ctx, fine_window(float(winner.table.params[row])))
-        branch_and_bound([(winner, winner.window)], loss, slack)
-    return winner
+    incumbent = branch_and_bound([(a, a.lattice) for a in arms], incumbent, slack)
+    lattice_best = [a.best_row(a.lattice.sizes) for a in arms]
+    for i in sorted(range(len(arms)), key=lambda i: (np.inf if lattice_best[i] is None else lattice_best[i][1], i)):
+        incumbent = _refine(arms[i], incumbent, slack)
+    found = [(f[1], i) for i, f in enumerate(a.best_row() for a in arms) if f is not None]
+    return arms[min(found)[1]] if found else None
+
+
+def _refine(arm: Arm, incumbent: float, slack: float) -> float:
+    """Search ``arm``'s fine window (around its own lattice optimum) for plans within ``slack`` of
+    ``incumbent``; returns the incumbent. Its lattice optimum c is not known when the joint search
+    pruned the arm, but c's bound is at most its loss, hence at most the arm's best evaluated lattice
+    loss: if no fine size around such a lattice size has a bound below incumbent + slack, no window
+    of the arm can hold a better plan and nothing is evaluated. Otherwise the arm's lattice is
+    searched to its own optimum (as its own search would) and its window around it."""
+    ctx = arm.ctx
+    if ctx.params is not None or not ctx.refine:
+        return incumbent
+    if arm.window is None:
+        best = arm.best_row(arm.lattice.sizes)
+        limit = np.inf if best is None else best[1]
+        pair = arm.lattice.pair_bounds(len(ctx.offers)).min(axis=0, initial=np.inf)
+        centres = arm.lattice.sizes[pair <= limit]
+        if not len(centres):
+            return incumbent
+        near = level(ctx, np.unique(np.concatenate([fine_window(float(c)) for c in centres])))
+        if min((float(b.min(initial=np.inf)) for b in near.bounds.values()), default=np.inf) >= incumbent + slack:
+            return incumbent
+        branch_and_bound([(arm, arm.lattice)], limit, 0.0)        # the arm's own lattice optimum
+        best = arm.best_row(arm.lattice.sizes)
+        if best is None:
+            return incumbent
+        arm.window = level(ctx, fine_window(float(arm.table.params[best[0]])))
+        incumbent = min(incumbent, best[1])
+    return branch_and_bound([(arm, arm.window)], incumbent, slack)
 
 
 def lattice_lower_bound(arm: Arm) -> float:
