@@ -63,18 +63,27 @@ def throughput_grid(shapes: list[ModelShape], gpu: GPUSpec, counts, space: Searc
     full_shape = valid.shape
     i_size, i_count, i_struct = np.nonzero(valid)
 
-    def pick(a, rows=slice(None)):
-        """Entries of a broadcastable array at the valid positions (indexing only the axes it varies on)."""
-        a = np.asarray(a)
-        if a.ndim == 0:
-            return np.full(len(i_size[rows]), a)
-        return a[tuple(index[rows] if size > 1 else 0
-                       for index, size in zip((i_size, i_count, i_struct), a.shape))]
-
     def flat_args(rows=slice(None)):
-        flat_shape = ModelShape(**{name: pick(getattr(stacked, name), rows) for name in _ARRAY_FIELDS},
-                                seq_len=seq_len)
-        return flat_shape, strategies.map(lambda a: pick(a, rows))
+        selected = [index[rows] for index in (i_size, i_count, i_struct)]
+        offsets: dict[tuple, np.ndarray] = {}      # flat offsets per broadcast shape, computed once
+
+        def pick(a):
+            """Entries of a broadcastable array at the valid positions (indexing only the axes it varies on)."""
+            a = np.asarray(a)
+            if a.ndim == 0:
+                return np.full(len(selected[0]), a)
+            flat = offsets.get(a.shape)
+            if flat is None:
+                flat, stride = 0, 1
+                for index, size in reversed(list(zip(selected, a.shape))):
+                    if size > 1:
+                        flat = flat + index * stride
+                    stride *= size
+                flat = offsets[a.shape] = np.broadcast_to(np.asarray(flat, dtype=np.intp), selected[0].shape)
+            return np.take(a, flat)
+
+        flat_shape = ModelShape(**{name: pick(getattr(stacked, name)) for name in _ARRAY_FIELDS}, seq_len=seq_len)
+        return flat_shape, strategies.map(pick)
 
     flat_shape, flat_strategies = flat_args()
     memory = memory_breakdown(flat_shape, flat_strategies, memory_config)["total"]

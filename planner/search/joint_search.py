@@ -174,17 +174,19 @@ def branch_and_bound(units: list[tuple[Arm, Level]], incumbent: float, slack: fl
                 incumbent = min(incumbent, best[1])
 
 
-def best_arm(arms: list[Arm]) -> Arm | None:
+def best_arm(arms: list[Arm], near_ties: bool = True) -> Arm | None:
     """The arm holding the best plan over every arm's lattice and the fine window around that arm's
     own lattice optimum (what one ``min_loss_search`` per arm would find), or None if nothing runs.
     Ties go to the earlier arm.
 
     The lattices are searched jointly (one incumbent). Then, best arm first, each arm's window is
     searched unless no fine size near any size that may be its lattice optimum has a bound beating
-    the incumbent (``_refine``)."""
+    the incumbent (``_refine``). Arms are compared by their strict optimum, so only the winner's
+    candidates within the near-tie tolerance of it are then evaluated too (``near_ties``), for
+    ``objectives.min_loss`` to rank them (``planner.search.near_ties``)."""
     if not arms:
         return None
-    slack = arms[0].ctx.loss_tolerance
+    slack = 0.0
     found = [a.best_row(a.lattice.sizes) for a in arms]
     incumbent = min((f[1] for f in found if f is not None), default=np.inf)
     incumbent = branch_and_bound([(a, a.lattice) for a in arms], incumbent, slack)
@@ -192,7 +194,15 @@ def best_arm(arms: list[Arm]) -> Arm | None:
     for i in sorted(range(len(arms)), key=lambda i: (np.inf if lattice_best[i] is None else lattice_best[i][1], i)):
         incumbent = _refine(arms[i], incumbent, slack)
     found = [(f[1], i) for i, f in enumerate(a.best_row() for a in arms) if f is not None]
-    return arms[min(found)[1]] if found else None
+    if not found:
+        return None
+    incumbent, i = min(found)
+    winner, tolerance = arms[i], arms[i].ctx.loss_tolerance
+    if near_ties and tolerance > 0:
+        branch_and_bound([(winner, winner.lattice)], incumbent, tolerance)
+        if winner.window is not None:
+            branch_and_bound([(winner, winner.window)], incumbent, tolerance)
+    return winner
 
 
 def _refine(arm: Arm, incumbent: float, slack: float) -> float:

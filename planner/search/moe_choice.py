@@ -118,7 +118,7 @@ def solve_allowing_moe(problem: Problem) -> Plan:
         return OBJECTIVES["min_loss"](arms_[0].ctx)
     plan = min_loss(winner.ctx, winner.search())
     sparse_won = winner.label != DENSE
-    other = best_arm([a for a in arms_ if (a.label == DENSE) == sparse_won])
+    other = best_arm([a for a in arms_ if (a.label == DENSE) == sparse_won], near_ties=False)
     rest = [a for a in arms_ if a is not winner and a is not other]
     alternatives, summaries = [], []
     if other is not None:
