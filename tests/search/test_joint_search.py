@@ -154,3 +154,20 @@ def test_fixed_size_and_mixed_fleets_keep_the_per_arm_path(two_variants):
                                         allow_moe=True, allow_mixed=True))
     plan = solve_allowing_moe(problem)
     assert plan.loss == pytest.approx(solve_allowing_moe_per_arm(replace(problem)).loss, rel=1e-12)
+
+
+def test_http_search_estimate_accounts_for_the_moe_variants():
+    from catalogs.loader import load_catalog
+    from planner.interfaces.http.limits import check_solve_request, search_seconds_per_count
+    from planner.types.errors import InputError
+
+    catalog = load_catalog()
+    dense = SolveRequest(budget_usd=2e6, deadline_hours=30 * 24)
+    moe = SolveRequest(budget_usd=2e6, deadline_hours=30 * 24, allow_moe=True)
+    assert search_seconds_per_count(moe, "solve") > search_seconds_per_count(dense, "solve")
+    check_solve_request(moe, catalog=catalog)          # the README question is served (every catalog GPU)
+    mixed = SolveRequest(budget_usd=2e6, deadline_hours=30 * 24, allow_moe=True, allow_mixed=True)
+    assert search_seconds_per_count(mixed, "solve") == pytest.approx(
+        search_seconds_per_count(SolveRequest(budget_usd=1.0, allow_mixed=True), "solve") * (1 + len(moe_choice.MOE_LATTICE)))
+    with pytest.raises(InputError, match="availability: .* over the server limit max_estimated_search_s"):
+        check_solve_request(mixed, catalog=catalog)
