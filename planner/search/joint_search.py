@@ -59,7 +59,8 @@ class Level:
 
 def body_params(ctx: Problem, sizes: np.ndarray) -> np.ndarray:
     """Per size: the fewest non-embedding parameters (all experts included) of its candidate shapes."""
-    return np.array([min(float(s.params - s.embedding_params) for s in ctx.shapes(n)) for n in sizes])
+    return np.array([min(float(s.params) - float(s.vocab) * s.hidden * (1.0 if s.tied_embeddings else 2.0)
+                         for s in ctx.shapes(n)) for n in sizes])
 
 
 def state_bytes_lower_bound(ctx: Problem, t: int, body: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -223,7 +224,8 @@ def _refine(arm: Arm, incumbent: float, slack: float) -> float:
         if not len(centres):
             return incumbent
         near = level(ctx, np.unique(np.concatenate([fine_window(float(c)) for c in centres])))
-        if min((float(b.min(initial=np.inf)) for b in near.bounds.values()), default=np.inf) >= incumbent + slack:
+        arm.extra["window_bound"] = min((float(b.min(initial=np.inf)) for b in near.bounds.values()), default=np.inf)
+        if arm.extra["window_bound"] >= incumbent + slack:
             return incumbent
         branch_and_bound([(arm, arm.lattice)], limit, 0.0)        # the arm's own lattice optimum
         best = arm.best_row(arm.lattice.sizes)
@@ -234,7 +236,14 @@ def _refine(arm: Arm, incumbent: float, slack: float) -> float:
     return branch_and_bound([(arm, arm.window)], incumbent, slack)
 
 
-def lattice_lower_bound(arm: Arm) -> float:
-    """A loss no candidate of ``arm``'s lattice beats: its best evaluated loss or an unevaluated bound."""
+def lower_bound(arm: Arm) -> float:
+    """A loss no plan of ``arm``'s own search (lattice and window) beats: its best evaluated loss, an
+    unevaluated lattice bound, or the bound of the fine sizes that may hold its window (``_refine``)."""
     best = arm.best_row(arm.lattice.sizes)
-    return min(np.inf if best is None else best[1], arm.lattice.unevaluated_bound())
+    return min(np.inf if best is None else best[1], arm.lattice.unevaluated_bound(),
+               arm.extra.get("window_bound", np.inf))
+
+
+def resolved(arm: Arm) -> bool:
+    """True when ``arm``'s own optimum (lattice, then its window) has been searched: its best row is it."""
+    return arm.window is not None
