@@ -21,7 +21,7 @@ import numpy as np
 
 from planner.costmodel.precision import GRAD_BYTES, OPTIMIZER_BYTES, PRECISION_ORDER, WEIGHT_BYTES
 from planner.costmodel.strategy import effective_precisions
-from planner.search.branch_and_bound import Search, _optimistic_tables, losses, size_range
+from planner.search.branch_and_bound import Search, _best_row, _optimistic_tables, losses, size_range
 from planner.search.candidates import (CandidateTable, cached_variants_grid, concat_tables, fine_window, offer_table,
                                        search_counts)
 from planner.search.outcomes import max_token_runs, predicted_loss
@@ -106,18 +106,15 @@ class Arm:
     extra: dict = field(default_factory=dict)
 
     def best_row(self, sizes=None) -> tuple[int, float] | None:
-        """(row, loss) of the best evaluated candidate (at ``sizes`` only, if given): lowest loss, then
-        cost, then fewer GPUs (``branch_and_bound._best_row``'s order)."""
+        """(row, loss) of the best evaluated candidate (at ``sizes`` only, if given), in
+        ``branch_and_bound._best_row``'s order: lowest loss, then cost, then fewer GPUs."""
         if self.table is None:
             return None
-        ok, _, _, cost, loss = losses(self.ctx, self.table)
-        if sizes is not None:
-            ok = ok & np.isin(self.table.params, sizes)
-        if not ok.any():
+        rows = np.arange(len(self.table)) if sizes is None else np.nonzero(np.isin(self.table.params, sizes))[0]
+        best = _best_row(self.ctx, self.table.take(rows)) if len(rows) else None
+        if best is None:
             return None
-        rows = np.nonzero(ok)[0]
-        i = int(rows[np.lexsort((self.table.gpus[rows].astype(float), cost[rows], loss[rows]))[0]])
-        return i, float(loss[i])
+        return int(rows[best]), float(losses(self.ctx, self.table.take([rows[best]]))[4][0])
 
     def search(self) -> Search:
         """The arm's evaluated candidates as ``min_loss_search`` returns them (for ``objectives.min_loss``)."""

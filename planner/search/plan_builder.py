@@ -156,7 +156,9 @@ def _alternatives(ctx, table, plan: Plan, ok, tokens_all, cost_all, evaluation, 
         keys = {"min_loss": (loss, cost), "min_cost": (cost, wall), "min_time": (wall, cost)}[plan.objective]
         i = int(np.lexsort(tuple(reversed(keys)))[0])
         out.append(Alternative(
-            kind="gpu_type", description=f"best evaluated plan on {table.gpu[i]} instead of {plan.gpu}",
+            kind="gpu_type", description=f"best evaluated plan on {table.gpu[i]} instead of {plan.gpu}"
+            + (" (a near-tie: within the loss tolerance, the plan was preferred; see near_tie)"
+               if float(loss[i]) < plan.loss else ""),
             gpu=str(table.gpu[i]), gpus=int(table.gpus[i]), params=_total_params(ctx, float(table.params[i])), tokens=float(tokens_all[i]),
             loss=float(loss[i]), cost_usd=float(cost_all[i]), wall_clock_hours=float(wall[i]) / 3600.0,
             tokens_per_second=float(table.tokens_per_second[i]), loss_delta=float(loss[i]) - plan.loss,
