@@ -235,12 +235,8 @@ def _refine(arm: Arm, incumbent: float, slack: float) -> float:
 
 def lower_bound(arm: Arm) -> float:
     """A loss no plan of ``arm``'s own search (lattice and window) beats: its best evaluated loss, an
-    unevaluated lattice bound, or the bound of the fine sizes that may hold its window (``_refine``)."""
-    best = arm.best_row(arm.lattice.sizes)
-    return min(np.inf if best is None else best[1], arm.lattice.unevaluated_bound(),
-               arm.extra.get("window_bound", np.inf))
-
-
-def resolved(arm: Arm) -> bool:
-    """True when ``arm``'s own optimum (lattice, then its window) has been searched: its best row is it."""
-    return arm.window is not None
+    unevaluated bound of its lattice or window, or the bound of the fine sizes that may hold its
+    window when that was never opened (``_refine``)."""
+    best = arm.best_row()
+    window = arm.extra.get("window_bound", np.inf) if arm.window is None else arm.window.unevaluated_bound()
+    return min(np.inf if best is None else best[1], arm.lattice.unevaluated_bound(), window)

@@ -26,7 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.costmodel.moe import MOE_LATTICE, expert_parallel_choices
-from planner.search.joint_search import Arm, best_arm, lower_bound, make_arm, resolved
+from planner.search.joint_search import Arm, best_arm, lower_bound, make_arm
 from planner.search.objectives import OBJECTIVES, min_loss
 from planner.search.outcomes import max_token_runs
 from planner.search.problem import Problem
@@ -121,12 +121,10 @@ def solve_allowing_moe(problem: Problem) -> Plan:
     other = best_arm([a for a in arms_ if (a.label == DENSE) == sparse_won], near_ties=False)
     rest = [a for a in arms_ if a is not winner and a is not other]
     alternatives, summaries = [], []
-    # the best arm of the other kind, then every arm searched to its own optimum on the way
-    for arm in ([other] if other is not None else []) + [a for a in rest if resolved(a) and a.best_row()]:
-        alternative, summary = _row_alternative(arm, plan)
+    if other is not None:       # the best arm of the other kind, searched to its own optimum
+        alternative, summary = _row_alternative(other, plan)
         alternatives.append(alternative)
         summaries.append(summary)
-    rest = [a for a in rest if not (resolved(a) and a.best_row())]
     if sparse_won:
         why = (f"sparse chosen ({winner.label}, E = {plan.shape.experts / plan.shape.top_k:g}): predicted loss "
                f"{plan.loss:.4f} vs {alternatives[0].loss:.4f} for the best dense plan at the same budget and deadline"
