@@ -135,9 +135,11 @@ def solve_allowing_moe(problem: Problem) -> Plan:
                   " (no sparse variant fits)"))
     lines = [why, "all arms scored by the joint dense/MoE law ludziejewski2025 (scaling_laws/moe.py; its constants "
              "and caveats are documented there)", _summary(winner.label, plan)] + summaries
+    strict = winner.best_row()[1]       # the best loss of all arms (the plan may be a near-tie of it)
     for arm in rest:
         bound = lower_bound(arm)
-        lines.append(f"{arm.label}: cannot beat the plan, loss ≥ {bound:.4f} (optimistic bound; not searched further)"
+        lines.append(f"{arm.label}: loss ≥ {bound:.4f} (lower bound: searched only until it could not beat the best "
+                     f"loss {strict:.4f})"
                      if np.isfinite(bound) else f"{arm.label}: infeasible (nothing fits the budget and deadline)")
     return plan.model_copy(update={"explanation": lines + plan.explanation,
                                    "alternatives": plan.alternatives + alternatives})

@@ -81,6 +81,11 @@ def test_joint_search_matches_the_per_arm_reference(tolerance, two_variants):
                            loss_tolerance=tolerance)
     problem = make_problem(request)
     fast, slow = solve_allowing_moe(problem), solve_allowing_moe_per_arm(problem)
+    if tolerance is None:
+        # arms are compared by their strict optimum, near-ties decided within the winning arm; five
+        # separate searches decide near-ties per arm first, so the two may differ within the tolerance
+        assert abs(fast.loss - slow.loss) <= problem.loss_tolerance
+        return
     assert fast.loss == pytest.approx(slow.loss, rel=1e-12)
     assert (fast.gpu, fast.gpus, fast.params, fast.tokens) == (slow.gpu, slow.gpus, slow.params,
                                                                 pytest.approx(slow.tokens, rel=1e-9))
@@ -101,10 +106,10 @@ def test_other_arms_are_reported_exactly_or_by_a_true_lower_bound():
     assert "dense" in listed and listed["dense"] > plan.loss
     for label, loss in listed.items():
         assert loss == pytest.approx(own[label], rel=1e-12)
-    bounds = [line for line in plan.explanation if "cannot beat the plan" in line]
+    bounds = [line for line in plan.explanation if "lower bound: searched only until" in line]
     assert len(listed) + len(bounds) == len(own) - 1
     for line in bounds:
-        label, bound = line.split(": cannot beat")[0], float(line.split("loss ≥ ")[1].split()[0])
+        label, bound = line.split(": loss ≥")[0], float(line.split("loss ≥ ")[1].split()[0])
         assert plan.loss <= bound + 5e-5 and own[label] >= bound - 5e-5      # printed to 4 decimals
 
 
