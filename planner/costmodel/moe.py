@@ -35,6 +35,7 @@ other nodes over the GPU's NIC, concurrently: time = max of the two. Node-limite
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -172,6 +173,7 @@ MOE_LATTICE = (MoEVariant(8, 1), MoEVariant(32, 4), MoEVariant(16, 1), MoEVarian
 EXPERT_FFN_MULTIPLE = 64
 
 
+@lru_cache(maxsize=8192)       # as family_shapes: the solver asks for the same sizes many times
 def sparse_shape(dense: ModelShape, variant: MoEVariant, active_params: float) -> ModelShape:
     """``dense`` (a shape of ``active_params`` parameters) with every MLP made a mixture of experts."""
     expert_ffn = max(EXPERT_FFN_MULTIPLE,

@@ -52,9 +52,10 @@ def _allocate(ctx: Problem, table: CandidateTable, index: np.ndarray, objective:
     return sub, allocation
 
 
-def min_loss(ctx: Problem) -> Plan:
-    """The lowest predicted loss within budget, deadline and power cap."""
-    search = min_loss_search(ctx)
+def min_loss(ctx: Problem, search=None) -> Plan:
+    """The lowest predicted loss within budget, deadline and power cap (``search``: candidates already
+    searched, e.g. by ``planner.search.joint_search``; else ``min_loss_search``)."""
+    search = search or min_loss_search(ctx)
     table = search.table
     ok, wall, tokens, cost = max_token_runs(ctx, table)
     if not ok.any():

@@ -134,12 +134,19 @@ def build_plan(ctx: Problem, table: CandidateTable, sub: CandidateTable, allocat
             "proportion to their throughput; strategy and memory shown for the largest group"]
     plan = Plan.model_validate(data)
     binding, explanation = binding_constraints(ctx, table, plan, evaluation)
-    alternatives = _alternatives(ctx, table, plan, ok, tokens_all, cost_all, evaluation, best)
+    alternatives = _alternatives(ctx, table, plan, ok, tokens_all, cost_all, evaluation, best, params)
     return plan.model_copy(update={"binding_constraints": binding, "explanation": explanation,
                                    "alternatives": alternatives})
 
 
-def _alternatives(ctx, table, plan: Plan, ok, tokens_all, cost_all, evaluation, best) -> list[Alternative]:
+def _total_params(ctx: Problem, params: float) -> float:
+    """What an alternative reports as its parameters: a sparse size's TOTAL (as ``Plan.params``)."""
+    return float(ctx.shapes(params)[0].params) if ctx.moe is not None else params
+
+
+def _alternatives(ctx, table, plan: Plan, ok, tokens_all, cost_all, evaluation, best, params: float) -> list[Alternative]:
+    """Runner-ups, each scored like the plan: the law reads ``params``, the searched size (for a MoE
+    plan the ACTIVE parameters; ``plan.params`` is its total), never the plan's total."""
     out = []
     other = ok & (table.gpu != plan.gpu)
     if other.any():
@@ -149,8 +156,10 @@ def _alternatives(ctx, table, plan: Plan, ok, tokens_all, cost_all, evaluation, 
         keys = {"min_loss": (loss, cost), "min_cost": (cost, wall), "min_time": (wall, cost)}[plan.objective]
         i = int(np.lexsort(tuple(reversed(keys)))[0])
         out.append(Alternative(
-            kind="gpu_type", description=f"best evaluated plan on {table.gpu[i]} instead of {plan.gpu}",
-            gpu=str(table.gpu[i]), gpus=int(table.gpus[i]), params=float(table.params[i]), tokens=float(tokens_all[i]),
+            kind="gpu_type", description=f"best evaluated plan on {table.gpu[i]} instead of {plan.gpu}"
+            + (" (a near-tie: within the loss tolerance, the plan was preferred; see near_tie)"
+               if float(loss[i]) < plan.loss else ""),
+            gpu=str(table.gpu[i]), gpus=int(table.gpus[i]), params=_total_params(ctx, float(table.params[i])), tokens=float(tokens_all[i]),
             loss=float(loss[i]), cost_usd=float(cost_all[i]), wall_clock_hours=float(wall[i]) / 3600.0,
             tokens_per_second=float(table.tokens_per_second[i]), loss_delta=float(loss[i]) - plan.loss,
             throughput_ratio=float(table.tokens_per_second[i]) / (plan.tokens_per_second / max(len(plan.allocation), 1))))
@@ -164,12 +173,13 @@ def _alternatives(ctx, table, plan: Plan, ok, tokens_all, cost_all, evaluation, 
         wall_h = plan.wall_clock_hours if plan.objective == "min_loss" else plan.wall_clock_hours / ratio
         cost = plan.cost_usd if plan.objective == "min_loss" else plan.capex_usd + (plan.cost_usd - plan.capex_usd) / ratio
         strategy = s.at(j)
+        loss = float(predicted_loss(ctx, params, tokens))
         out.append(Alternative(
             kind="strategy", description=(f"next best layout on the same GPUs: {strategy.degrees()} "
                                           f"ZeRO-{strategy.zero} {strategy.precision} recompute={strategy.recompute} "
                                           f"micro-batch={strategy.micro_batch}"),
             gpu=plan.gpu, gpus=plan.gpus, params=plan.params, tokens=tokens,
-            loss=float(predicted_loss(ctx, plan.params, tokens)), cost_usd=cost, wall_clock_hours=wall_h,
-            tokens_per_second=float(evaluation.tokens_per_second[j]),
-            loss_delta=float(predicted_loss(ctx, plan.params, tokens)) - plan.loss, throughput_ratio=ratio))
+            loss=loss, cost_usd=cost, wall_clock_hours=wall_h,
+            tokens_per_second=float(evaluation.tokens_per_second[j]), loss_delta=loss - plan.loss,
+            throughput_ratio=ratio))
     return out

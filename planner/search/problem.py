@@ -8,6 +8,7 @@ default is applied once and the answer can say which defaults it used.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from catalogs.loader import Catalog, load_catalog
 from planner.costmodel.memory import MemoryConfig
@@ -104,10 +105,15 @@ class Problem:
     def shapes(self, params: float) -> tuple[ModelShape, ...]:
         """Candidate shapes of a model of ``params`` parameters in the request's family, best first
         (with ``moe`` set: of ``params`` active parameters, sparse)."""
-        shapes = family_shapes(float(params), self.seq_len, self.vocab, self.family)
-        if self.moe is not None:
-            shapes = tuple(sparse_shape(shape, self.moe, float(params)) for shape in shapes)
-        return shapes
+        return _shapes(float(params), self.seq_len, self.vocab, self.family, self.moe)
+
+
+@lru_cache(maxsize=16384)      # the searches ask for the same sizes many times (bounds, grids, plans)
+def _shapes(params: float, seq_len: int, vocab: int, family: str, moe) -> tuple[ModelShape, ...]:
+    shapes = family_shapes(params, seq_len, vocab, family)
+    if moe is not None:
+        shapes = tuple(sparse_shape(shape, moe, params) for shape in shapes)
+    return shapes
 
 
 def make_problem(request: SolveRequest, catalog: Catalog | None = None) -> Problem:

@@ -161,6 +161,18 @@ def test_best_plan_equals_core(server):
     assert any("default applied: deadline" in note for note in body["notes"])
 
 
+def test_best_allow_moe_answers_within_the_time_limit(server):
+    # the README's `planner best --budget-usd 2M --deadline 30d --allow-moe`, every catalog GPU: the
+    # joint dense/MoE search (planner.search.joint_search) must answer before request_timeout_s cancels it
+    from planner.interfaces.http.limits import LIMITS
+
+    response = server.post("/v1/plans/best", json={"budget_usd": 2e6, "deadline_hours": 720, "allow_moe": True})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["law"].startswith("ludziejewski2025") and "chosen" in body["explanation"][0]
+    assert response.elapsed.total_seconds() < LIMITS.request_timeout_s
+
+
 def test_best_infeasible_is_200_with_binding_constraint(server):
     response = server.post("/v1/plans/cost", json={"params": 70e9, "tokens": 2e12, "budget_usd": 1000,
                                                     "availability": [{"gpu": "h100-sxm", "max_count": 8}]})

@@ -41,7 +41,7 @@ def test_allow_moe_rejects_other_laws_and_objectives(capsys):
 
 def test_best_allow_moe_cli_answers(capsys):
     # the command is `planner best --budget-usd 2M --deadline 30d --allow-moe` (every catalog GPU,
-    # ~13 s: README); one GPU type here keeps the suite fast
+    # ~2.3 s: README); one GPU type here keeps the suite fast
     code, out, err = run_main(["best", "--budget-usd", "2M", "--deadline", "30d", "--allow-moe", "--gpus", "h100-sxm:128",
                                "--json"], capsys)
     assert code == 0, err

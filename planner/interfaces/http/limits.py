@@ -31,7 +31,12 @@ LIMITS = Limits()
 # Seconds of search per candidate GPU count (one GPU type at one count, every model size and layout),
 # measured on a 2-core CI machine under load (solve: 187 counts in ~0.1-1.2 s; frontier: 187 in ~8 s;
 # mixed types: 330 in ~9 s). Only an order of magnitude matters: the time limit still cancels the rest.
-SECONDS_PER_COUNT = {"solve": 0.005, "mixed": 0.03, "frontier": 0.04}
+SECONDS_PER_COUNT = {"solve": 0.005, "mixed": 0.03, "frontier": 0.04,
+                     # allow_moe (issue #16): the joint search over the dense arm and the sparse variants
+                     # (planner.search.joint_search), measured on the same loaded 2-core machine: 187 counts
+                     # in 1.3 s ($2M / 30 days) to 3.3 s ($100k, budget-bound: every count ties), so
+                     # ~0.018 s per count; with allow_mixed each arm is a full mixed search (below).
+                     "moe": 0.03}
 
 
 def over_limit(field: str, value: int | float, limit_name: str, limits: Limits = LIMITS) -> None:
@@ -54,12 +59,24 @@ def search_counts(request, catalog) -> int:
     return sum(len(candidate_counts(gpu, count)) for gpu, count in entries)
 
 
+def search_seconds_per_count(request, kind: str) -> float:
+    """Estimated seconds per (GPU type, count) pair of the search ``request`` asks for."""
+    if kind != "solve":
+        return SECONDS_PER_COUNT[kind]
+    mixed = bool(getattr(request, "allow_mixed", False))
+    if getattr(request, "allow_moe", False):
+        from planner.costmodel.moe import MOE_LATTICE
+        # mixed fleets keep one full search per arm (planner.search.moe_choice): the dense one + each variant
+        return SECONDS_PER_COUNT["mixed"] * (1 + len(MOE_LATTICE)) if mixed else SECONDS_PER_COUNT["moe"]
+    return SECONDS_PER_COUNT["mixed" if mixed else "solve"]
+
+
 def check_search_size(request, catalog, kind: str, limits: Limits = LIMITS) -> None:
     """Refuse (before starting) a search whose estimated time exceeds ``max_estimated_search_s``."""
     if catalog is None:
         return
     counts = search_counts(request, catalog)
-    rate = SECONDS_PER_COUNT["mixed" if kind == "solve" and getattr(request, "allow_mixed", False) else kind]
+    rate = search_seconds_per_count(request, kind)
     seconds = counts * rate
     if seconds > limits.max_estimated_search_s:
         raise InputError(f"availability: this search visits {counts} GPU type × count pairs, estimated "
