@@ -257,3 +257,24 @@ def test_queued_requests_under_the_limit_all_succeed(server):
 def test_problem_bodies_are_json(server):
     response = server.post("/v1/plans/estimate", content=b"\xff\xfe", headers={"content-type": "application/json"})
     assert response.status_code == 422 and json.loads(response.text)["detail"]
+
+
+def test_refused_large_bodies_get_a_503_not_a_reset():
+    """Over admission (here: more than max_body_bytes_in_flight = 8 MiB of bodies at once) a POST is
+    answered 503 + Retry-After before its body is read; the client still sends its whole body and reads
+    the 503 (no connection reset), and the same connection serves the next request."""
+    core = json.dumps({"budget_usd": 1e5, "availability": [{"gpu": "l4", "max_count": 1}]}).encode()
+    body = core[:-1] + b" " * ((1 << 20) - 1024 - len(core)) + b"}"
+    with server_process("--workers", "1", "--pool", "thread") as (url, _proc):
+        def send(_):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                first = client.post("/v1/plans/best", content=body, headers={"content-type": "application/json"})
+                again = client.get("/healthz")   # same keep-alive connection
+                return first, again.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(send, range(16)))
+    codes = [r.status_code for r, _ in results]
+    assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
+    assert all(retry_after_ok(r) and "overloaded" in r.text for r, _ in results if r.status_code == 503)
+    assert all(code == 200 for _, code in results)
