@@ -57,6 +57,15 @@ def worker_pids(server_pid: int) -> list[int]:
     return sorted(pids)
 
 
+def oldest_first(pids: list[int]) -> list[int]:
+    """``pids`` by process start time (``/proc/PID/stat`` field 22), oldest first: at start-up the pool
+    starts its serving workers before its spare, so the spare is the last."""
+    def started(pid: int) -> int:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])   # fields after "(comm)" start at field 3
+    return sorted(pids, key=started)
+
+
 @contextlib.contextmanager
 def server_process(*args: str, timeout_s: float = 30.0):
     """Like ``running_server`` but yields (base URL, the server's Popen)."""

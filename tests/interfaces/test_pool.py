@@ -108,7 +108,8 @@ def test_a_closed_pool_started_again_serves_again():
 
 def test_requests_over_the_in_flight_limit_are_refused_before_their_body_is_kept():
     """BodyLimit admission (issue #18): with max_in_flight POSTs in progress, one more is answered 503 with
-    the pool's Retry-After; its body is read and dropped (no connection reset), never handed to the app."""
+    the pool's Retry-After before its body is read (the bytes already received are dropped), never handed
+    to the app."""
     pytest.importorskip("fastapi")
     from planner.interfaces.http.server import BodyLimit
 
@@ -143,11 +144,58 @@ def test_requests_over_the_in_flight_limit_are_refused_before_their_body_is_kept
         sent, left = await call(limit, [b"ab", b"cd", b"ef"])
         start = sent[0]
         assert start["status"] == 503 and (b"retry-after", b"7") in start["headers"]
-        assert b"overloaded" in sent[1]["body"] and left == []       # the body was consumed, then answered
+        # Answered before its body was read: only what had arrived (one receive) was taken; uvicorn drops
+        # the rest as it arrives after the response, and the connection stays open (no reset).
+        assert b"overloaded" in sent[1]["body"] and left == [b"cd", b"ef"]
         assert reached == [3]                                         # only the admitted request reached the app
         release.set()
         sent, _ = await first
         assert sent[0]["status"] == 200
         assert limit.in_flight == 0
+
+    asyncio.run(scenario())
+
+
+def test_bodies_in_flight_are_bounded_in_bytes():
+    """BodyLimit admission by declared body bytes: past max_bytes_in_flight a POST is refused (503 +
+    Retry-After) even with request slots free; one request alone is always admitted."""
+    pytest.importorskip("fastapi")
+    from planner.interfaces.http.server import BodyLimit
+
+    release, reached = asyncio.Event(), []
+
+    async def app(scope, receive, send):
+        message = await receive()
+        reached.append(len(message["body"]))
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def call(limit, length: int):
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"x" * length, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "headers": [(b"content-length", str(length).encode())]}
+        await limit(scope, receive, send)
+        return sent[0]["status"]
+
+    async def scenario():
+        limit = BodyLimit(app, max_bytes=1000, max_in_flight=10, max_bytes_in_flight=1500, retry_after=lambda: 3)
+        first = asyncio.create_task(call(limit, 1000))   # alone: admitted although 1000 + 1000 > 1500
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(call(limit, 400))   # 1400 <= 1500: admitted
+        await asyncio.sleep(0.01)
+        assert limit.bytes_in_flight == 1400
+        assert await call(limit, 200) == 503             # 1600 > 1500 although 2 < 10 requests in flight
+        assert reached == [1000, 400]
+        release.set()
+        assert await first == 200 and await second == 200
+        assert limit.in_flight == 0 and limit.bytes_in_flight == 0
+        assert await call(limit, 1000) == 200
 
     asyncio.run(scenario())

@@ -2,7 +2,8 @@
 
 A real `planner serve` on loopback per scenario (support.server_process). The kill test SIGKILLs a
 worker under load and expects >= 99 % of the requests sent 5 s later to succeed, and /healthz not "ok"
-while the pool cannot serve.
+while the pool cannot serve. `planner serve` keeps one warm spare worker process by default: a pool of N
+workers runs N + 1 worker processes, and a killed worker is replaced by the spare at once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
-from support import server_process, worker_pids  # noqa: E402
+from support import oldest_first, server_process, worker_pids  # noqa: E402
 
 ESTIMATE = {"params": 1e9, "tokens": 2e10, "gpu": "h100-sxm", "gpus": 8, "tp": 1, "pp": 1, "zero": 1,
             "precision": "bf16", "recompute": "none", "micro_batch": 1}
@@ -103,8 +104,8 @@ def _load(url: str, stop: threading.Event, statuses: list, lock: threading.Lock)
 
 def test_sigkill_a_worker_under_load_heals_within_5_s():
     with server_process("--workers", "2") as (url, proc):
-        pids = worker_pids(proc.pid)
-        assert len(pids) == 2
+        pids = oldest_first(worker_pids(proc.pid))
+        assert len(pids) == 3   # 2 serving workers and 1 spare (started last)
         stop, lock, statuses = threading.Event(), threading.Lock(), []
         load = [threading.Thread(target=_load, args=(url, stop, statuses, lock)) for _ in range(3)]
         for thread in load:
@@ -137,12 +138,45 @@ def test_sigkill_a_worker_under_load_heals_within_5_s():
         assert all(code == 200 or (code == 503 and retry) for code, retry in statuses), statuses
         with httpx.Client(base_url=url, timeout=5) as client:
             health = client.get("/healthz").json()
-        assert health["status"] == "ok" and health["restarts"] >= 1
-        assert len(set(worker_pids(proc.pid)) - set(pids)) == 1
+        assert health["status"] == "ok" and health["restarts"] >= 1 and health["spares_ready"] == 1
+        # The killed worker's slot took the spare; exactly one new process (the new spare) replaced it.
+        now = worker_pids(proc.pid)
+        assert len(now) == 3 and pids[0] not in now and len(set(now) - set(pids)) == 1
+
+
+def test_a_spare_replaces_a_killed_worker_at_once():
+    """With a warm spare, the only serving worker's death does not stop service: the next request is
+    answered by the spare without waiting for a new process to import the core; /healthz is "degraded"
+    (no spare) until the new spare is ready, then "ok" with one new process."""
+    with server_process("--workers", "1", "--spare-workers", "1") as (url, proc):
+        worker, spare = oldest_first(worker_pids(proc.pid))
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert client.get("/healthz").json()["spares_ready"] == 1
+            os.kill(worker, signal.SIGKILL)
+            time.sleep(0.5)   # the slot notices within POLL_S (0.25 s) and takes the spare
+            start = time.monotonic()
+            response = client.post("/v1/plans/estimate", json=ESTIMATE)
+            answered_s = time.monotonic() - start
+            assert response.status_code == 200 and answered_s < 2.0, (response.status_code, answered_s)
+            health = client.get("/healthz").json()
+            assert health["ready"] == 1 and health["restarts"] == 1
+            assert health["status"] == "degraded" or health["spares_ready"] == 1, health
+            wait_until_ok(client)
+            now = worker_pids(proc.pid)
+        assert spare in now and worker not in now and len(now) == 2
+
+
+def test_without_a_spare_the_pool_waits_for_a_new_worker():
+    """``--spare-workers 0``: the old behaviour, a replacement worker starts from nothing."""
+    with server_process("--workers", "1", "--spare-workers", "0") as (url, proc):
+        assert len(worker_pids(proc.pid)) == 1
+        with httpx.Client(base_url=url, timeout=30) as client:
+            health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["spares"] == health["spares_ready"] == 0
 
 
 def test_the_only_worker_dead_is_unavailable_then_heals():
-    with server_process("--workers", "1") as (url, proc):
+    with server_process("--workers", "1", "--spare-workers", "0") as (url, proc):
         [pid] = worker_pids(proc.pid)
         os.kill(pid, signal.SIGKILL)
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -165,7 +199,7 @@ def test_the_only_worker_dead_is_unavailable_then_heals():
 
 def test_time_limit_cancels_the_work():
     with server_process("--workers", "1", "--request-timeout", "1") as (url, proc):
-        [pid] = worker_pids(proc.pid)
+        pid, spare = oldest_first(worker_pids(proc.pid))   # the serving worker, then the spare
         with httpx.Client(base_url=url, timeout=30) as client:
             start = time.monotonic()
             response = client.post("/v1/frontier", json=SLOW_FRONTIER)
@@ -174,6 +208,11 @@ def test_time_limit_cancels_the_work():
             time.sleep(0.5)
             assert not os.path.exists(f"/proc/{pid}/cmdline") or pid not in worker_pids(proc.pid), \
                 "the worker running the late request is still alive"
+            # The spare took over: a cheap request is answered without waiting for a new worker to start.
+            start = time.monotonic()
+            assert client.post("/v1/plans/estimate", json=ESTIMATE).status_code == 200
+            assert time.monotonic() - start < 2.0
+            assert spare in worker_pids(proc.pid)
             wait_until_ok(client)
             assert client.post("/v1/plans/estimate", json=ESTIMATE).status_code == 200
             assert client.get("/healthz").json()["restarts"] >= 1
@@ -218,3 +257,24 @@ def test_queued_requests_under_the_limit_all_succeed(server):
 def test_problem_bodies_are_json(server):
     response = server.post("/v1/plans/estimate", content=b"\xff\xfe", headers={"content-type": "application/json"})
     assert response.status_code == 422 and json.loads(response.text)["detail"]
+
+
+def test_refused_large_bodies_get_a_503_not_a_reset():
+    """Over admission (here: more than max_body_bytes_in_flight = 8 MiB of bodies at once) a POST is
+    answered 503 + Retry-After before its body is read; the client still sends its whole body and reads
+    the 503 (no connection reset), and the same connection serves the next request."""
+    core = json.dumps({"budget_usd": 1e5, "availability": [{"gpu": "l4", "max_count": 1}]}).encode()
+    body = core[:-1] + b" " * ((1 << 20) - 1024 - len(core)) + b"}"
+    with server_process("--workers", "1", "--pool", "thread") as (url, _proc):
+        def send(_):
+            with httpx.Client(base_url=url, timeout=60) as client:
+                first = client.post("/v1/plans/best", content=body, headers={"content-type": "application/json"})
+                again = client.get("/healthz")   # same keep-alive connection
+                return first, again.status_code
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(send, range(16)))
+    codes = [r.status_code for r, _ in results]
+    assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
+    assert all(retry_after_ok(r) and "overloaded" in r.text for r, _ in results if r.status_code == 503)
+    assert all(code == 200 for _, code in results)

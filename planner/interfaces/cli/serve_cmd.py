@@ -26,6 +26,9 @@ def serve(
                                                  help="seconds a request body may take to arrive (default 10)"),
     max_queue: Optional[int] = typer.Option(None, min=1, max=10_000,
                                             help="requests queued per worker before 503 + Retry-After (default 8)"),
+    spare_workers: int = typer.Option(1, min=0, max=64,
+                                      help="warm worker processes kept ready to replace a dead or killed one "
+                                           "at once (process pool; default 1)"),
     log_level: str = typer.Option("info", help="uvicorn log level"),
 ) -> None:
     """Serve the planner as a JSON API: /v1/plans/best, /cost, /validate, /estimate, /v1/catalog/gpus ..."""
@@ -46,7 +49,7 @@ def serve(
         limits = replace(limits, max_queued_per_worker=max_queue)
     if body_timeout is not None:
         limits = replace(limits, body_timeout_s=body_timeout)
-    application = create_app(catalog or [], workers=workers, pool=pool, limits=limits)
+    application = create_app(catalog or [], workers=workers, pool=pool, limits=limits, spares=spare_workers)
     # A connection idle between requests is closed after 5 s; a stalled body is cut by body_timeout_s.
     uvicorn.run(application, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
                 timeout_graceful_shutdown=10)

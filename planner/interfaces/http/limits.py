@@ -24,6 +24,8 @@ class Limits:
     request_timeout_s: float = 10.0          # wall-clock per request, queueing included; then cancelled (503)
     max_estimated_search_s: float = 10.0     # a search estimated to take longer is refused before it starts
     max_queued_per_worker: int = 8           # requests waiting for a worker; more get 503 + Retry-After
+    max_body_bytes_in_flight: int = 8 << 20  # declared body bytes of the POSTs admitted at once (one always is);
+    #                                          more get 503 + Retry-After before their body is read
 
 
 LIMITS = Limits()

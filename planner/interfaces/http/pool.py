@@ -7,9 +7,15 @@
 * **Thread workers** (``--pool thread``, lighter, for tests and small machines): Python cannot stop a
   thread, so a request past its deadline is answered 503 while the slot waits for the work to end
   before taking another (the pool never grows beyond ``workers`` threads).
+* **Spare workers** (process pool, ``spares``, default 1 in ``planner serve``): processes started and
+  warmed (core imported, catalog loaded) ahead of need. A slot whose worker died or was killed at its
+  deadline takes a ready spare at once, and a new spare is started in the background: service resumes
+  in milliseconds instead of the seconds a fresh worker takes to import the core (issue #18: after 100
+  slowest-allowed frontier requests, a cheap request waited 1.5-4.7 s for the replacement to import).
 * **Bounded queue**: at most ``max_queue`` requests wait for a slot; one more is refused at once with
   503 and a ``Retry-After`` of (requests ahead of it) × (typical service time) / (slots).
-* **State**: ``ready`` slots, ``busy`` slots and the queue length, for ``/healthz`` and ``/readyz``.
+* **State**: ``ready`` slots, ``busy`` slots, ready ``spares`` and the queue length, for ``/healthz`` and
+  ``/readyz``; ``ok`` only at full strength (every slot and every spare ready).
 
 No planning logic: a task is ``task(name, request) -> (status, body bytes)`` run in the worker.
 """
@@ -56,7 +62,10 @@ def _worker_main(conn, initializer: Callable, initargs: tuple, task: Callable) -
     """Child process: initialise, say ready, then answer (name, request) messages until EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the server, which stops its workers
     initializer(*initargs)
-    conn.send(("ready", os.getpid()))
+    try:
+        conn.send(("ready", os.getpid()))
+    except OSError:  # the pool closed while this worker started (e.g. a spare at shutdown)
+        return
     while True:
         try:
             name, request = conn.recv()
@@ -186,10 +195,13 @@ class HealingPool:
     """``workers`` slots fed from one bounded queue; see the module docstring."""
 
     def __init__(self, *, workers: int, kind: str, timeout_s: float, max_queue: int,
-                 initializer: Callable, initargs: tuple, task: Callable):
+                 initializer: Callable, initargs: tuple, task: Callable, spares: int = 0):
         if kind not in ("process", "thread"):
             raise ValueError(f"kind: process or thread, got {kind!r}")
         self.workers, self.kind, self.timeout_s, self.max_queue = workers, kind, timeout_s, max_queue
+        self.spares = spares if kind == "process" else 0   # a thread cannot be pre-started usefully
+        self.spare_workers: list = []                      # started, ready, idle
+        self.spare_tasks: set[asyncio.Task] = set()        # spares being started
         self.initializer, self.initargs, self.task = initializer, initargs, task
         self.slots = [Slot(i) for i in range(workers)]
         self.queue: asyncio.Queue | None = None
@@ -209,9 +221,12 @@ class HealingPool:
         if self.kind == "thread":
             self.initializer(*self.initargs)
         # pipe I/O of each process slot, or the core itself for thread slots, plus start/stop calls
-        self.threads = ThreadPoolExecutor(2 * self.workers + 2, thread_name_prefix="planner-pool")
+        self.threads = ThreadPoolExecutor(2 * (self.workers + self.spares) + 2, thread_name_prefix="planner-pool")
         self.queue = asyncio.Queue()
+        self.spare_workers, self.spare_tasks = [], set()
         await asyncio.gather(*(self._start_worker(slot) for slot in self.slots), return_exceptions=True)
+        # Spares after the slots (slots serve sooner; a spare is then the youngest worker process).
+        await asyncio.gather(*(self._start_spare() for _ in range(self.spares)), return_exceptions=True)
         for slot in self.slots:
             slot.task = asyncio.create_task(self._serve(slot), name=f"planner-slot-{slot.index}")
 
@@ -229,6 +244,11 @@ class HealingPool:
             if slot.worker is not None:
                 await slot.worker.stop(kill=True)
                 slot.worker, slot.ready = None, False
+        for task in list(self.spare_tasks):
+            task.cancel()
+        await asyncio.gather(*self.spare_tasks, return_exceptions=True)
+        while self.spare_workers:
+            await self.spare_workers.pop().stop(kill=True)
         if self.queue is not None:
             while not self.queue.empty():
                 job = self.queue.get_nowait()
@@ -248,11 +268,29 @@ class HealingPool:
             await slot.worker.start()  # waits for a timed-out task still running in the thread
             slot.ready = True
             return
+        while self.spare_workers:  # a warm spare: serving again at once; start another in its place
+            worker = self.spare_workers.pop(0)
+            self._refill_spares()
+            if worker.alive():
+                slot.worker, slot.ready = worker, True
+                return
+            await worker.stop(kill=True)
+        worker = await self._started_process()
+        if worker is not None:
+            slot.worker, slot.ready = worker, True
+
+    async def _started_process(self):
+        """A new worker, ready (retrying with back-off), or None when the pool closes meanwhile."""
         attempt = 0
         while not self.closing:
             worker = self._new_worker()
             try:
                 await worker.start()
+            except asyncio.CancelledError:  # the pool closes: do not leave a half-started process behind
+                process = getattr(worker, "process", None)
+                if process is not None and process.is_alive():
+                    process.kill()
+                raise
             except Exception:  # noqa: BLE001 - failed to start: back off and try again
                 try:
                     await worker.stop(kill=True)
@@ -261,8 +299,31 @@ class HealingPool:
                 await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
                 attempt += 1
                 continue
-            slot.worker, slot.ready = worker, True
-            return
+            if self.closing:
+                await worker.stop(kill=True)
+                return None
+            return worker
+        return None
+
+    async def _start_spare(self) -> None:
+        worker = await self._started_process()
+        if worker is not None:
+            self.spare_workers.append(worker)
+
+    def _refill_spares(self) -> None:
+        """Drop dead spares and start new ones until ``spares`` are ready or starting."""
+        for worker in [w for w in self.spare_workers if not w.alive()]:
+            self.spare_workers.remove(worker)
+            task = asyncio.create_task(worker.stop(kill=True))  # reap it
+            self.spare_tasks.add(task)
+            task.add_done_callback(self.spare_tasks.discard)
+        starting = sum(1 for t in self.spare_tasks if t.get_name() == "planner-spare")
+        for _ in range(self.spares - len(self.spare_workers) - starting):
+            if self.closing:
+                return
+            task = asyncio.create_task(self._start_spare(), name="planner-spare")
+            self.spare_tasks.add(task)
+            task.add_done_callback(self.spare_tasks.discard)
 
     async def _replace(self, slot: Slot) -> None:
         slot.ready = False
@@ -296,6 +357,7 @@ class HealingPool:
         try:
             job = await asyncio.wait_for(self.queue.get(), POLL_S)
         except asyncio.TimeoutError:
+            self._refill_spares()  # idle: a spare that died is replaced too
             return None  # idle: loop to check the worker is alive
         try:
             await self._run_job(slot, job)
@@ -374,9 +436,14 @@ class HealingPool:
     def queued(self) -> int:
         return 0 if self.queue is None else self.queue.qsize()
 
+    def ready_spares(self) -> int:
+        return sum(1 for w in self.spare_workers if w.alive())
+
     def state(self) -> dict:
-        ready = self.ready()
-        status = "ok" if ready == self.workers else "degraded" if ready else "unavailable"
+        ready, spares = self.ready(), self.ready_spares()
+        full = ready == self.workers and spares == self.spares
+        status = "ok" if full else "degraded" if ready else "unavailable"
         return {"status": status, "workers": self.workers, "ready": ready, "busy": self.busy(),
+                "spares": self.spares, "spares_ready": spares,
                 "queued": self.queued(), "max_queue": self.max_queue, "pool": self.kind,
                 "restarts": sum(s.restarts for s in self.slots)}

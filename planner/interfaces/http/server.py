@@ -73,7 +73,8 @@ class Problem(BaseModel):
 
 
 class Health(BaseModel):
-    """The pool's real state: ok (every worker ready), degraded (some), unavailable (none: HTTP 503)."""
+    """The pool's real state: ok (every worker and every spare ready), degraded (some worker ready),
+    unavailable (none: HTTP 503)."""
 
     status: Literal["ok", "degraded", "unavailable"] = "ok"
     version: str
@@ -81,6 +82,8 @@ class Health(BaseModel):
     workers: int = Field(0, description="worker slots")
     ready: int = Field(0, description="workers able to take a request now or when free")
     busy: int = Field(0, description="workers running a request")
+    spares: int = Field(0, description="warm spare worker processes kept to replace a dead or killed worker at once")
+    spares_ready: int = Field(0, description="spares started and ready now")
     queued: int = Field(0, description="requests waiting for a worker")
     max_queue: int = Field(0, description="queue length over which requests get 503 + Retry-After")
     restarts: int = Field(0, description="workers replaced since start (died, or killed past the time limit)")
@@ -217,9 +220,10 @@ class CorePool:
     """The core behind the endpoints: a HealingPool (planner/interfaces/http/pool.py) and the HTTP
     answers of its outcomes: 503 with a Retry-After for a full queue, a time limit or a lost worker."""
 
-    def __init__(self, catalog_files: tuple[str, ...], workers: int, kind: PoolKind, limits: Limits):
+    def __init__(self, catalog_files: tuple[str, ...], workers: int, kind: PoolKind, limits: Limits,
+                 spares: int = 0):
         self.limits, self.timeout_s = limits, limits.request_timeout_s
-        self.pool = HealingPool(workers=workers, kind=kind, timeout_s=limits.request_timeout_s,
+        self.pool = HealingPool(workers=workers, kind=kind, timeout_s=limits.request_timeout_s, spares=spares,
                                 max_queue=limits.max_queued_per_worker * workers,
                                 initializer=_init_worker, initargs=(catalog_files, limits), task=run_task)
 
@@ -261,9 +265,11 @@ class BodyLimit:
     Health and catalog GETs are never refused."""
 
     def __init__(self, app, max_bytes: int, timeout_s: float = 10.0, max_in_flight: int | None = None,
-                 retry_after=lambda: 1):
+                 retry_after=lambda: 1, max_bytes_in_flight: int | None = None):
         self.app, self.max_bytes, self.timeout_s = app, max_bytes, timeout_s
         self.max_in_flight, self.retry_after, self.in_flight = max_in_flight, retry_after, 0
+        self.max_bytes_in_flight = max_bytes_in_flight if max_bytes_in_flight is not None else 8 * max_bytes
+        self.bytes_in_flight = 0
 
     def _message(self) -> str:
         return f"request body exceeds the server limit max_body_bytes = {self.max_bytes} bytes"
@@ -276,30 +282,36 @@ class BodyLimit:
             response = JSONResponse(json.loads(_problem(["body"], self._message(), "body_too_large")), 413)
             return await response(scope, receive, send)
         if scope.get("method") == "POST" and self.max_in_flight is not None:
-            if self.in_flight >= self.max_in_flight:
-                await self._discard_body(receive)   # read and dropped chunk by chunk: no memory, no reset
-                seconds = self.retry_after()
-                response = Response(_problem([], f"server busy: {self.in_flight} requests in progress (server limit "
-                                                 f"max_queued_per_worker per worker, plus the workers); retry after "
-                                                 f"{seconds} s", "overloaded"), status_code=503,
-                                    media_type="application/json", headers={"Retry-After": str(seconds)})
-                return await response(scope, receive, send)
+            # A body of unknown length (chunked) is charged the most it may be.
+            charge = int(length) if length.isdigit() else self.max_bytes
+            if self.in_flight >= self.max_in_flight or \
+                    (self.in_flight and self.bytes_in_flight + charge > self.max_bytes_in_flight):
+                return await self._refuse(receive, send)
             self.in_flight += 1
+            self.bytes_in_flight += charge
             try:
                 return await self._limited(scope, receive, send)
             finally:
                 self.in_flight -= 1
+                self.bytes_in_flight -= charge
         return await self._limited(scope, receive, send)
 
-    async def _discard_body(self, receive) -> None:
-        """Consume a request body without keeping it (within ``timeout_s``), so the client that is still
-        sending it reads the 503 instead of a connection reset."""
-        deadline = time.monotonic() + self.timeout_s
+    async def _refuse(self, receive, send) -> None:
+        """503 + Retry-After *before* the body is read. The connection stays open (no ``Connection: close``,
+        which would make the kernel reset a connection with unread bytes, and the client would see a
+        reset instead of the 503): uvicorn's h11 protocol drops each body byte that arrives after the
+        response is complete (``h11_impl.py``, ``if self.conn.our_state is h11.DONE: continue``) without
+        buffering it. The bytes that arrived with the headers are taken once (one non-blocking receive)
+        so that the connection does not keep them until its next request."""
         with contextlib.suppress(asyncio.TimeoutError):
-            while True:
-                message = await asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.001))
-                if message.get("type") != "http.request" or not message.get("more_body", False):
-                    return
+            await asyncio.wait_for(receive(), 0.001)
+        seconds = self.retry_after()
+        response = Response(_problem([], f"server busy: {self.in_flight} requests in progress (server limit "
+                                         f"max_queued_per_worker per worker, plus the workers; bodies of "
+                                         f"max_body_bytes_in_flight = {self.max_bytes_in_flight} bytes at most); "
+                                         f"retry after {seconds} s", "overloaded"), status_code=503,
+                            media_type="application/json", headers={"Retry-After": str(seconds)})
+        await response({"type": "http"}, receive, send)
 
     async def _limited(self, scope, receive, send):
         received = 0
@@ -362,11 +374,12 @@ def _jsonable(value):
 
 
 def create_app(catalog_files=None, *, workers: int | None = None, pool: PoolKind = "thread",
-               limits: Limits = LIMITS) -> FastAPI:
-    """The API over the built-in catalog plus ``catalog_files`` (loaded now: a bad file fails here)."""
+               limits: Limits = LIMITS, spares: int = 0) -> FastAPI:
+    """The API over the built-in catalog plus ``catalog_files`` (loaded now: a bad file fails here);
+    ``spares`` warm worker processes stand by to replace a dead or killed one (process pool only)."""
     files = tuple(str(f) for f in catalog_files or ())
     catalog = load_catalog(files)
-    core = CorePool(files, workers or os.cpu_count() or 1, pool, limits)
+    core = CorePool(files, workers or os.cpu_count() or 1, pool, limits, spares)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -379,7 +392,8 @@ def create_app(catalog_files=None, *, workers: int | None = None, pool: PoolKind
     # Requests the pool can hold (queued + running) plus one being parsed per worker: more are refused
     # before their body is read (BodyLimit), which bounds the memory bodies take in this process.
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes, timeout_s=limits.body_timeout_s,
-                       max_in_flight=core.pool.max_queue + 2 * core.pool.workers, retry_after=core.pool.retry_after)
+                       max_in_flight=core.pool.max_queue + 2 * core.pool.workers, retry_after=core.pool.retry_after,
+                       max_bytes_in_flight=limits.max_body_bytes_in_flight)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request, error: RequestValidationError):
@@ -408,7 +422,7 @@ def create_app(catalog_files=None, *, workers: int | None = None, pool: PoolKind
     def health() -> Health:
         state = core.pool.state()
         return Health(version=_version(), gpus=len(catalog), **{k: state[k] for k in (
-            "status", "workers", "ready", "busy", "queued", "max_queue", "restarts")})
+            "status", "workers", "ready", "busy", "spares", "spares_ready", "queued", "max_queue", "restarts")})
 
     HEALTH_ERRORS = {503: {"model": Health, "description": "no worker can serve (all dead or restarting)"}}
 
