@@ -15,6 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+# the repository root first: tests/catalogs (a test folder, no __init__) must not shadow the catalogs package
+sys.path.insert(0, str(ROOT))
 
 from costmodel.test_frameworks import (ALL_MEGATRON, MEASURED, _reserved_gib,  # noqa: E402
                                        megatron_case)
