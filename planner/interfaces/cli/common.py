@@ -88,6 +88,10 @@ ProviderOption = typer.Option(None, "--provider", help="rent on a provider's ter
                               "lambda, lambda-1cc, aws-capacity-blocks, ...): the budget pays billed time")
 SpotOption = typer.Option(False, "--spot", help="rent the provider's spot offer: its price, its preemptions in the "
                           "failure rate")
+MinRentalHoursOption = typer.Option(None, "--min-rental-hours", help="shortest rental block of a multi-node "
+                                    "cluster (default 24 h, as AWS Capacity Blocks; 0 = none)")
+ConfidenceOption = typer.Option(None, "--confidence", help="plan so deadline and budget hold with this probability "
+                                "(0.5-0.99) under the cost model's measured error, e.g. 0.9")
 LossToleranceOption = typer.Option(None, "--loss-tolerance", help="plans within this many nats of the best "
                                    "predicted loss are near-ties, decided by cost, then wall-clock, then fewer GPUs, then the law's ratio "
                                    "(default 0.001, about the law's fit uncertainty; 0 = the strict optimum)")

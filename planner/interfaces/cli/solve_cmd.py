@@ -12,6 +12,7 @@ from planner.interfaces.cli.application import app
 from planner.interfaces.cli.common import (CatalogOption, CheckpointBandwidthOption, FailureRateOption, GridOption,
                                           LossToleranceOption, ProviderOption, SpotOption,
                                           RegionOption, RestartTimeOption, StartupTimeOption, check_finite, FrameworkOption,
+                                          MinRentalHoursOption, ConfidenceOption,
                                           load_catalog_files, print_json, realism_fields)
 from planner.search.solver import solve
 from planner.types.availability import parse_availability
@@ -102,10 +103,8 @@ def best(
     startup_time: Optional[str] = StartupTimeOption,
     region: Optional[str] = RegionOption,
     grid_gco2_per_kwh: Optional[float] = GridOption,
-    min_rental_hours: Optional[float] = typer.Option(None, help="shortest rental block of a multi-node cluster "
-                                                                "(default 24 h, as AWS Capacity Blocks; 0 = none)"),
-    confidence: Optional[float] = typer.Option(None, help="plan so deadline and budget hold with this probability "
-                                               "(0.5-0.99) under the cost model's measured error, e.g. 0.9"),
+    min_rental_hours: Optional[float] = MinRentalHoursOption,
+    confidence: Optional[float] = ConfidenceOption,
     loss_tolerance: Optional[float] = LossToleranceOption,
     provider: Optional[str] = ProviderOption,
     spot: bool = SpotOption,
@@ -156,10 +155,8 @@ def cost(
     startup_time: Optional[str] = StartupTimeOption,
     region: Optional[str] = RegionOption,
     grid_gco2_per_kwh: Optional[float] = GridOption,
-    min_rental_hours: Optional[float] = typer.Option(None, help="shortest rental block of a multi-node cluster "
-                                                                "(default 24 h, as AWS Capacity Blocks; 0 = none)"),
-    confidence: Optional[float] = typer.Option(None, help="plan so deadline and budget hold with this probability "
-                                               "(0.5-0.99) under the cost model's measured error, e.g. 0.9"),
+    min_rental_hours: Optional[float] = MinRentalHoursOption,
+    confidence: Optional[float] = ConfidenceOption,
     provider: Optional[str] = ProviderOption,
     spot: bool = SpotOption,
     framework: Optional[str] = FrameworkOption,
