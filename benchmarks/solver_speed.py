@@ -92,20 +92,29 @@ def child_env(bytecode: bool = True) -> dict:
     return env
 
 
-def child(args: list[str], repeats: int, bytecode: bool = True) -> tuple[float, float]:
-    """(median wall, median CPU = user + system of the child) of running ``args`` in a new process
-    (after one untimed run that fills the bytecode cache)."""
-    walls, cpus = [], []
-    env = child_env(bytecode)
+def _run_child(args: list[str], env: dict) -> tuple[float, float]:
+    """(wall, CPU = user + system) of one run of ``args`` in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     subprocess.run(args, check=True, capture_output=True, env=env)
-    for _ in range(repeats):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def children(commands: list[tuple[list[str], bool]], repeats: int) -> list[tuple[float, float]]:
+    """Per command (args, bytecode): (median wall, median CPU) over ``repeats`` rounds, after one
+    untimed run each that fills the bytecode cache. The commands run interleaved, one of each per
+    round, so a shift in the machine's load during the run affects the unit (numpy's import) and
+    the figures alike instead of whichever block it fell in."""
+    envs = [child_env(bytecode) for _, bytecode in commands]
+    for (args, _), env in zip(commands, envs):
         subprocess.run(args, check=True, capture_output=True, env=env)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+    samples = [[] for _ in commands]
+    for _ in range(repeats):
+        for k, ((args, _), env) in enumerate(zip(commands, envs)):
+            samples[k].append(_run_child(args, env))
+    return [(statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)) for runs in samples]
 
 
 def synthetic_catalog(count: int) -> Catalog:
@@ -134,15 +143,15 @@ def summary(catalog, repeats: int) -> list[float]:
     from planner.analysis.frontier import compute_frontier
     from planner.analysis.sweep import log_points, run_sweep, sweep_requests
 
-    cold_repeats = 5 if repeats <= 3 else 9
-    numpy_wall, numpy_cpu = child([sys.executable, "-c", "import numpy"], cold_repeats)
-    rows = [("`python -c \"import numpy\"` (the unit)", numpy_wall, numpy_cpu, "")]
-    rows.append(("cold `planner --help`", *child([sys.executable, "-m", "planner", "--help"], cold_repeats),
-                 "≤ 1.5×"))
+    cold_repeats = 7 if repeats <= 3 else 11
     best_args = [sys.executable, "-m", "planner", "best", "--budget-usd", "250k", "--json"]
-    rows.append(("cold `planner best --budget-usd 250k --json`", *child(best_args, cold_repeats), "≤ 2.5×"))
-    rows.append(("the same without a bytecode cache (every module compiled each call)",
-                 *child(best_args, cold_repeats, bytecode=False), ""))
+    (numpy_wall, numpy_cpu), help_cold, best_cold, best_uncached = children(
+        [([sys.executable, "-c", "import numpy"], True), ([sys.executable, "-m", "planner", "--help"], True),
+         (best_args, True), (best_args, False)], cold_repeats)
+    rows = [("`python -c \"import numpy\"` (the unit)", numpy_wall, numpy_cpu, "")]
+    rows.append(("cold `planner --help`", *help_cold, "≤ 1.5×"))
+    rows.append(("cold `planner best --budget-usd 250k --json`", *best_cold, "≤ 2.5×"))
+    rows.append(("the same without a bytecode cache (every module compiled each call)", *best_uncached, ""))
     walls, cpus = [], []
     for _, fields in SCENARIOS:
         request = request_of(fields)

@@ -16,7 +16,7 @@ from planner.costmodel import calibration
 from planner.costmodel.flops import model_flops_per_token
 from planner.costmodel.precision import COMM_BYTES, PRECISION_ORDER
 from planner.costmodel.strategy import effective_precisions
-from planner.costmodel.throughput import achievable_flops
+from planner.costmodel.throughput import achievable_flops, mfu_envelope
 from dataclasses import dataclass
 
 from planner.search.candidates import (CandidateTable, build_table, concat_tables, fine_window, offer_table,
@@ -27,6 +27,8 @@ from planner.search.problem import Problem
 from scaling_laws import compute_optimal
 
 BATCH_PAIRS = 6
+# Relative slack on the optimistic speeds so that float rounding never lets a bound pass the exact value.
+BOUND_MARGIN = 1e-9
 # Optimistic utilisation used only to centre the size range on the law's compute-optimal size.
 RANGE_MFU = 0.5
 
@@ -72,12 +74,19 @@ def _optimistic_speeds(ctx: Problem, sizes: np.ndarray):
             out.append(None)
             continue
         per_gpu = np.zeros(len(sizes))
+        envelope = mfu_envelope(offer.gpu)
         for p in precisions:
             index = PRECISION_ORDER.index(p)
             seconds = (flops_per_token / float(achievable_flops(offer.gpu, np.array([index]))[0])
                        + calibration.MEMORY_BYTES_PER_LAYER_TOKEN_PER_HIDDEN * COMM_BYTES[index] / 2.0
                        * hidden_layers / offer.gpu.memory_bandwidth_bytes_per_s)
-            per_gpu = np.maximum(per_gpu, 1.0 / seconds)
+            if np.isfinite(envelope[index]) and envelope[index] > 0:
+                # the step is a smooth maximum of its parts and the MFU floor, (step^k + floor^k)^(1/k)
+                # (throughput.step_time_breakdown), increasing in the step: the same of the bounds bounds it
+                floor = flops_per_token / (offer.gpu.peak_flops[p] * float(envelope[index]))
+                k = calibration.ENVELOPE_SHARPNESS
+                seconds = (seconds**k + floor**k) ** (1.0 / k)
+            per_gpu = np.maximum(per_gpu, (1.0 + BOUND_MARGIN) / seconds)
         out.append((counts, per_gpu))
     return out
 

@@ -77,6 +77,38 @@ def test_cold_best_json_loads_only_what_it_uses():
         assert unused not in modules, unused
 
 
+def _cold_blas_threads(**env) -> str:
+    """OPENBLAS_NUM_THREADS as a new process answering `planner best --budget-usd 1k --json` leaves it (after numpy is loaded)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    code = ("import os, sys\nsys.argv = ['planner', 'best', '--budget-usd', '1k', '--json']\n"
+            "from planner.interfaces.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "assert 'numpy' in sys.modules\nprint(os.environ.get('OPENBLAS_NUM_THREADS'), file=sys.stderr)")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                                                  "OMP_NUM_THREADS")}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**full_env, **env})
+    return run.stderr.split()[-1]
+
+
+def test_cli_runs_blas_on_one_thread_unless_the_user_says_otherwise():
+    assert _cold_blas_threads() == "1"
+    assert _cold_blas_threads(OPENBLAS_NUM_THREADS="2") == "2"
+    assert _cold_blas_threads(OMP_NUM_THREADS="2") == "None"      # the user's OpenMP setting is left to OpenBLAS
+
+
+def test_a_call_builds_only_its_own_command():
+    from planner.interfaces.cli import _click_command, load
+
+    app = load(["best"])           # solve_cmd registers both best and cost
+    best, cost = _click_command(app, "best"), _click_command(app, "cost")
+    assert list(best.commands) == ["best"] and list(cost.commands) == ["cost"]
+
+
 def test_pydantic_plugins_run_when_the_user_asks():
     assert "importlib.metadata" in _cold_best_modules(PYDANTIC_DISABLE_PLUGINS="")
 

@@ -118,6 +118,22 @@ def _infeasible(error, as_json: bool):
 _PLUGINS_OFF = ("__all__", "1", "true")
 
 
+# The BLAS thread-count variables of the libraries numpy and scipy load (OpenBLAS, MKL, OpenMP).
+_BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def _one_blas_thread() -> None:
+    """Run BLAS on one thread unless the user set a thread count. At import OpenBLAS starts one thread
+    per core, and after each call its threads spin waiting for the next: CPU the planner's small
+    arrays (at most a few hundred thousand elements, elementwise) never repay. On this 2-core machine
+    that was ~0.1 s of CPU of a cold ``planner best`` (issue #17); sweep workers and ``serve``'s pool
+    inherit it, so two processes no longer fight over both cores. Set before numpy is first imported
+    (the command modules import it); a user's own ``OPENBLAS_NUM_THREADS`` etc. is kept."""
+    if not any(name in os.environ for name in _BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+
+
 def _without_pydantic_plugins(command: str) -> None:
     """A short-lived CLI call runs no pydantic plugins (observability hooks such as logfire; the planner
     uses none). Pydantic finds plugins by scanning installed packages' entry points when the first model
@@ -137,14 +153,23 @@ def _without_pydantic_plugins(command: str) -> None:
 _CLICK_COMMANDS: dict = {}
 
 
-def _click_command(app):
-    """The Click command typer builds from ``app`` (by reflection, ~70 ms), built once per set of
-    registered command modules: in-process callers (tests, the fuzz suite) pay it once."""
+def _click_command(app, command: str):
+    """The Click group typer builds (by reflection over the options' annotations) from ``app`` with
+    only ``command`` on it: a call parses one command, so it need not build the others (``best``'s
+    module also registers ``cost``; ~12 ms of a cold call, issue #17). Built once per command and set
+    of registered modules: in-process callers (tests, the fuzz suite) pay it once."""
+    import copy
+
     import typer.main
 
-    key = (id(app), frozenset(name for name in sys.modules if name.startswith(__name__ + ".")))
+    key = (id(app), command, frozenset(name for name in sys.modules if name.startswith(__name__ + ".")))
     if key not in _CLICK_COMMANDS:
-        _CLICK_COMMANDS[key] = typer.main.get_command(app)
+        name_of = lambda info: info.name or typer.main.get_command_name(info.callback.__name__)
+        only = copy.copy(app)
+        only.registered_commands = [c for c in app.registered_commands if name_of(c) == command]
+        only.registered_groups = [g for g in app.registered_groups if g.name == command]
+        # a group even for one command, so ``planner COMMAND ...`` parses as with every command on it
+        _CLICK_COMMANDS[key] = typer.main.get_group(only)
     return _CLICK_COMMANDS[key]
 
 
@@ -169,6 +194,7 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(COMMANDS)}"
         _fail("command", f"unknown command {command!r}{hint}", as_json)
     _without_pydantic_plugins(command)
+    _one_blas_thread()
     app = load([command])
     import typer
 
@@ -180,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
     from planner.types.errors import USER_ERRORS, InfeasibleError
 
     try:
-        result = _click_command(app).main(args=args, prog_name="planner", standalone_mode=False)
+        result = _click_command(app, command).main(args=args, prog_name="planner", standalone_mode=False)
     except InfeasibleError as error:
         _infeasible(error, as_json)
     except USER_ERRORS as error:

@@ -1,6 +1,8 @@
-"""``planner best`` (best model for a budget/deadline) and ``planner cost`` (cheapest/fastest way to train a model)."""
+"""``planner best`` (best model for a budget/deadline) and ``planner cost`` (cheapest/fastest way to train a model).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer would evaluate every option's annotation string
+at each call (issue #17: half of building the command).
+"""
 
 from pathlib import Path
 from typing import Optional
@@ -62,13 +64,13 @@ def _answer(request, catalog_files, json_output: bool, out: Optional[Path]) -> N
             render_infeasible(result.infeasibility)
         raise typer.Exit(1)
     plan = with_default_notes(request, result.plan)
-    check_finite(plan, "request")
+    data = check_finite(plan, "request")      # the plan as JSON data, dumped once
     if out is not None:
         from planner.types.plan_file import plan_file_from_plan, write_plan_file
 
         write_plan_file(plan_file_from_plan(plan), out)
     if json_output:
-        print_json(plan)
+        print_json(data)
     else:
         from planner.interfaces.render import render_plan
 
