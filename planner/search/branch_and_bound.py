@@ -10,14 +10,16 @@ could win are evaluated; the result equals exhaustive search over the lattice (t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from planner.costmodel import calibration
-from planner.costmodel.flops import model_flops_per_token
 from planner.costmodel.precision import COMM_BYTES, PRECISION_ORDER
 from planner.costmodel.strategy import effective_precisions
-from planner.costmodel.throughput import achievable_flops, mfu_envelope
-from dataclasses import dataclass
+from planner.costmodel.flops import attention_flops_per_token, model_flops_per_token
+from planner.costmodel.reliability import slowdown
+from planner.costmodel.throughput import achievable_flops, attention_rate, gemm_shape_factor, mfu_envelope
 
 from planner.search.candidates import (CandidateTable, build_table, concat_tables, fine_window, offer_table,
                                        search_counts, size_lattice)
@@ -59,13 +61,24 @@ def size_range(ctx: Problem) -> np.ndarray:
 def _optimistic_speeds(ctx: Problem, sizes: np.ndarray):
     """Per offer: (counts, per-GPU optimistic tokens/s per size) or None if the offer cannot run.
 
-    Every strategy spends, per token and GPU, at least the model FLOPs at the achievable rate plus
-    the memory-bound traffic at HBM bandwidth, each divided by t·p while t·p·d = n
-    (``planner.costmodel.throughput``): so tokens/s ≤ n / (FLOPs/achievable + traffic·h·L/bandwidth)."""
-    # optimistic over a size's candidate shapes: the fewest FLOPs and the least memory traffic
+    ``planner.costmodel.throughput`` charges every strategy, per token and GPU (each term divided by
+    t·p·c while t·p·c·d = n), at least: the weight FLOPs at the GEMM ceiling × the shape factor of
+    the largest GEMMs the space allows (M = seq × the largest micro-batch, N = hidden at t = 1), the
+    attention-core FLOPs at the attention rate, and the memory-bound traffic at HBM bandwidth, with no
+    recompute, bubble or communication; the step is then a smooth maximum of that and the published-
+    MFU floor, (step^k + floor^k)^(1/k), which increases with the step. So a size's speed is at most
+    the largest over its candidate shapes of 1 / (that bound). ``tests/search/test_bounds.py`` checks
+    every grid candidate against it."""
     variants = [ctx.shapes(n) for n in sizes]
-    flops_per_token = np.array([min(model_flops_per_token(s) for s in group) for group in variants])
-    hidden_layers = np.array([min(float(s.hidden) * s.layers for s in group) for group in variants])
+    flat = [shape for group in variants for shape in group]
+    starts = np.cumsum([0] + [len(group) for group in variants[:-1]])
+    attention = np.array([float(attention_flops_per_token(shape)) for shape in flat])
+    model = np.array([float(model_flops_per_token(shape)) for shape in flat])
+    weights = model - attention
+    hidden = np.array([float(shape.hidden) for shape in flat])
+    hidden_layers = hidden * np.array([float(shape.layers) for shape in flat])
+    small_heads = np.array([shape.head_dim <= 64 for shape in flat])
+    largest_gemm = gemm_shape_factor(ctx.seq_len * max(ctx.space.micro_batches), hidden)
     out = []
     for offer in ctx.offers:
         precisions = effective_precisions(offer.gpu, ctx.precisions)
@@ -73,31 +86,40 @@ def _optimistic_speeds(ctx: Problem, sizes: np.ndarray):
         if not precisions or not len(counts):
             out.append(None)
             continue
-        per_gpu = np.zeros(len(sizes))
+        per_shape = np.zeros(len(flat))
         envelope = mfu_envelope(offer.gpu)
         for p in precisions:
-            index = PRECISION_ORDER.index(p)
-            seconds = (flops_per_token / float(achievable_flops(offer.gpu, np.array([index]))[0])
-                       + calibration.MEMORY_BYTES_PER_LAYER_TOKEN_PER_HIDDEN * COMM_BYTES[index] / 2.0
-                       * hidden_layers / offer.gpu.memory_bandwidth_bytes_per_s)
-            if np.isfinite(envelope[index]) and envelope[index] > 0:
-                # the step is a smooth maximum of its parts and the MFU floor, (step^k + floor^k)^(1/k)
-                # (throughput.step_time_breakdown), increasing in the step: the same of the bounds bounds it
-                floor = flops_per_token / (offer.gpu.peak_flops[p] * float(envelope[index]))
+            index = np.array([PRECISION_ORDER.index(p)])
+            attn_rate = np.where(small_heads, *(float(attention_rate(offer.gpu, replace(flat[0], head_dim=d), index)[0])
+                                                for d in (64, 128)))
+            gemm_rate = float(achievable_flops(offer.gpu, index)[0]) * largest_gemm
+            with np.errstate(divide="ignore"):
+                seconds = (weights / gemm_rate + attention / attn_rate
+                           + calibration.MEMORY_BYTES_PER_LAYER_TOKEN_PER_HIDDEN * COMM_BYTES[index[0]] / 2.0
+                           * hidden_layers / offer.gpu.memory_bandwidth_bytes_per_s)
+            mfu = float(envelope[index[0]])
+            if np.isfinite(mfu) and mfu > 0:
+                floor = model / (offer.gpu.peak_flops[p] * mfu)
                 k = calibration.ENVELOPE_SHARPNESS
                 seconds = (seconds**k + floor**k) ** (1.0 / k)
-            per_gpu = np.maximum(per_gpu, (1.0 + BOUND_MARGIN) / seconds)
-        out.append((counts, per_gpu))
+            per_shape = np.maximum(per_shape, (1.0 + BOUND_MARGIN) / seconds)
+        out.append((counts, np.maximum.reduceat(per_shape, starts)))
     return out
 
 
 def _optimistic_tables(ctx: Problem, sizes: np.ndarray):
+    """Per offer: candidates at ``sizes`` × counts at their optimistic speeds, slowed down by the expected
+    failures as the grid slows them (a factor of (params, GPUs) only, ``costmodel.reliability``)."""
     for t, speeds in enumerate(_optimistic_speeds(ctx, sizes)):
         if speeds is None:
             continue
         counts, per_gpu = speeds
         n_sizes, n_counts = len(sizes), len(counts)
-        yield t, offer_table(ctx, t, sizes, counts, np.repeat(per_gpu, n_counts) * np.tile(counts, n_sizes))
+        speed = np.repeat(per_gpu, n_counts) * np.tile(counts, n_sizes)
+        reliability = ctx.memory_config_for(ctx.offers[t]).reliability
+        if reliability is not None:
+            speed = speed / slowdown(np.repeat(sizes, n_counts), np.tile(counts, n_sizes), reliability)
+        yield t, offer_table(ctx, t, sizes, counts, speed)
 
 
 def loss_lower_bounds(ctx: Problem, sizes: np.ndarray) -> np.ndarray:
@@ -328,15 +350,26 @@ def _mixed_search(ctx: Problem, lattice: np.ndarray, bounds: np.ndarray) -> Sear
     return Search(table, lattice, bounds, winner)
 
 
-def add_runner_up_type(ctx: Problem, table: CandidateTable, lattice, bounds, params: float, gpu: str):
-    """Branch and bound may never open another GPU type; to say what the next best type would give,
-    evaluate the other type with the best bound at the chosen size only (one size: a cheap grid row)."""
-    ok = max_token_runs(ctx, table)[0]
-    if (ok & (table.gpu != gpu)).any():
-        return table
-    others = [t for t, offer in enumerate(ctx.offers) if offer.gpu.id != gpu and np.isfinite(bounds[t]).any()]
-    if not others:
-        return table
-    j = int(np.argmin(np.abs(np.log(lattice / params))))
-    t = min(others, key=lambda t: float(bounds[t, j]))
-    return concat_tables(table, build_table(ctx, [params], [t]))
+def add_runner_up_type(ctx: Problem, table: CandidateTable, params: float, gpu: str):
+    """The plan names the best other GPU type (``plan_builder``'s "best evaluated plan on ..."); branch
+    and bound may have opened none, or not the best one. So the other types are evaluated at the chosen
+    size, best bound there first, until no unevaluated type's bound beats the best other-type loss in
+    the table: at that size the runner-up type is then exact, for one grid row per type opened (often
+    one, never a range of sizes)."""
+    ok, _, _, _, loss = losses(ctx, table)
+    others = ok & (table.gpu != gpu)
+    best_other = float(loss[others].min()) if others.any() else np.inf
+    here = loss_lower_bounds(ctx, np.array([params]))[:, 0]
+    done = {int(t) for t in table.type_index[table.params == params]}
+    while True:
+        open_types = [t for t, offer in enumerate(ctx.offers)
+                      if offer.gpu.id != gpu and t not in done and here[t] < best_other]
+        if not open_types:
+            return table
+        t = min(open_types, key=lambda t: float(here[t]))
+        done.add(t)
+        part = build_table(ctx, [params], [t])
+        table = concat_tables(table, part)
+        ok_part, _, _, _, loss_part = losses(ctx, part)
+        if ok_part.any():
+            best_other = min(best_other, float(loss_part[ok_part].min()))

@@ -144,3 +144,29 @@ def test_runner_up_type_costs_one_size():
         bb.build_table, objectives.add_runner_up_type = real_build, real_runner_up
     assert any(a.kind == "gpu_type" for a in plan.alternatives)
     assert sizes_built == [1]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mixed_instances())
+def test_runner_up_type_is_the_best_other_type_at_the_plans_size(request):
+    """The plan's "best evaluated plan on <type>" is at least as good as every other GPU type at the
+    plan's own size (evaluated here exhaustively), however few types branch and bound opened."""
+    import numpy as np
+
+    from planner.search.branch_and_bound import losses
+    from planner.search.candidates import build_table
+    from planner.search.problem import make_problem
+
+    request = request.model_copy(update={"allow_mixed": False})
+    plan = solve(request).plan
+    if plan is None:
+        return
+    ctx = make_problem(request)
+    table = build_table(ctx, [plan.params])
+    ok, _, _, _, loss = losses(ctx, table)
+    others = ok & (table.gpu != plan.gpu)
+    alternative = [a for a in plan.alternatives if a.kind == "gpu_type"]
+    if not others.any():
+        return
+    assert alternative, request
+    assert alternative[0].loss <= float(loss[others].min()) + 1e-12, (request, alternative[0])
