@@ -1,3 +1,3 @@
-from planner.interfaces.cli import main
+from planner.interfaces.cli import run
 
-main()
+run()
