@@ -18,6 +18,7 @@ from typing import Iterable, Mapping
 
 from pydantic import ValidationError
 
+from catalogs.compiled import builtin_data
 from catalogs.errors import CatalogError, UnknownGPUError, UnknownModelError
 from catalogs.safe_read import check_nesting, read_text_capped
 from catalogs.schema import GPUSpec, ModelPreset, RegionsCatalog, ReliabilityCatalog, RentalTermsCatalog
@@ -113,8 +114,7 @@ def _read_toml(path: Path) -> dict:
 @lru_cache(maxsize=1)
 def builtin_catalog() -> Catalog:
     """The catalog shipped inside the package (works for non-editable installs)."""
-    text = resources.files("catalogs").joinpath("data", BUILTIN_FILE).read_text(encoding="utf-8")
-    return Catalog(_merge({}, tomllib.loads(text), f"catalogs/data/{BUILTIN_FILE}"))
+    return Catalog(_merge({}, builtin_data(BUILTIN_FILE), f"catalogs/data/{BUILTIN_FILE}"))
 
 
 def load_catalog(extra_files: Iterable[str | Path] = ()) -> Catalog:
@@ -191,8 +191,7 @@ def _merge_models(models: dict[str, ModelPreset], raw: Mapping, origin: str) -> 
 @lru_cache(maxsize=1)
 def builtin_models() -> ModelCatalog:
     """The model presets shipped inside the package."""
-    text = resources.files("catalogs").joinpath("data", BUILTIN_MODELS_FILE).read_text(encoding="utf-8")
-    return ModelCatalog(_merge_models({}, tomllib.loads(text), f"catalogs/data/{BUILTIN_MODELS_FILE}"))
+    return ModelCatalog(_merge_models({}, builtin_data(BUILTIN_MODELS_FILE), f"catalogs/data/{BUILTIN_MODELS_FILE}"))
 
 
 def load_models(extra_files: Iterable[str | Path] = ()) -> ModelCatalog:
@@ -211,10 +210,6 @@ def get_model(name: str, extra_files: Iterable[str | Path] = ()) -> ModelPreset:
 # ---------------------------------------------------------------------------------------------
 # Reliability, regions (carbon) and rental terms: one TOML file each, one pydantic model each.
 
-def _builtin_text(name: str) -> str:
-    return resources.files("catalogs").joinpath("data", name).read_text(encoding="utf-8")
-
-
 def _validate_file(model, raw: Mapping, origin: str):
     try:
         return model.model_validate(raw)
@@ -229,7 +224,7 @@ def _load_data_file(model, name: str, path: str | Path | None):
     if path is None:
         origin = f"catalogs/data/{name}"
         try:
-            raw = tomllib.loads(_builtin_text(name))
+            raw = builtin_data(name)
         except tomllib.TOMLDecodeError as error:
             raise CatalogError(f"{origin}: not valid TOML: {error}", "catalog") from None
     else:
