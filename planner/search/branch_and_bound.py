@@ -90,8 +90,10 @@ def _optimistic_speeds(ctx: Problem, sizes: np.ndarray):
         envelope = mfu_envelope(offer.gpu)
         for p in precisions:
             index = np.array([PRECISION_ORDER.index(p)])
-            attn_rate = np.where(small_heads, *(float(attention_rate(offer.gpu, replace(flat[0], head_dim=d), index)[0])
-                                                for d in (64, 128)))
+            attn_rate = np.zeros(len(flat))
+            for small in set(small_heads.tolist()):      # the rate depends on the head size class only
+                attn_rate[small_heads == small] = float(attention_rate(
+                    offer.gpu, replace(flat[0], head_dim=64 if small else 128), index)[0])
             gemm_rate = float(achievable_flops(offer.gpu, index)[0]) * largest_gemm
             with np.errstate(divide="ignore"):
                 seconds = (weights / gemm_rate + attention / attn_rate
@@ -211,6 +213,17 @@ class Search:
     lattice: np.ndarray
     bounds: np.ndarray        # (offers × lattice sizes) single-type bounds
     winner: Winner | None     # set when mixing is allowed
+    window: np.ndarray | None = None            # the fine sizes searched around the lattice optimum
+    window_bounds: np.ndarray | None = None     # (offers × window sizes) single-type bounds
+
+    def type_bounds_at(self, params: float) -> np.ndarray | None:
+        """Per offer, the single-type loss bound already computed at ``params``, or None."""
+        for sizes, bounds in ((self.lattice, self.bounds), (self.window, self.window_bounds)):
+            if sizes is not None and bounds is not None and bounds.ndim == 2:
+                hit = np.nonzero(sizes == params)[0]
+                if len(hit):
+                    return bounds[:, hit[0]]
+        return None
 
 
 def _branch_and_bound(ctx: Problem, sizes: np.ndarray, bounds: np.ndarray, table, incumbent: float,
@@ -263,7 +276,9 @@ def min_loss_search(ctx: Problem) -> Search:
     best = _best_row(ctx, table)
     if best is not None and ctx.params is None and ctx.refine:
         window = fine_window(float(table.params[best]))
-        table, _ = _branch_and_bound(ctx, window, loss_lower_bounds(ctx, window), table, incumbent, slack)
+        window_bounds = loss_lower_bounds(ctx, window)
+        table, _ = _branch_and_bound(ctx, window, window_bounds, table, incumbent, slack)
+        return Search(table, lattice, bounds, None, window, window_bounds)
     return Search(table, lattice, bounds, None)
 
 
@@ -350,16 +365,17 @@ def _mixed_search(ctx: Problem, lattice: np.ndarray, bounds: np.ndarray) -> Sear
     return Search(table, lattice, bounds, winner)
 
 
-def add_runner_up_type(ctx: Problem, table: CandidateTable, params: float, gpu: str):
+def add_runner_up_type(ctx: Problem, table: CandidateTable, params: float, gpu: str, known_bounds=None):
     """The plan names the best other GPU type (``plan_builder``'s "best evaluated plan on ..."); branch
     and bound may have opened none, or not the best one. So the other types are evaluated at the chosen
     size, best bound there first, until no unevaluated type's bound beats the best other-type loss in
     the table: at that size the runner-up type is then exact, for one grid row per type opened (often
-    one, never a range of sizes)."""
+    one, never a range of sizes). ``known_bounds``: the per-offer bounds at ``params`` if the search
+    computed them (``Search.type_bounds_at``)."""
     ok, _, _, _, loss = losses(ctx, table)
     others = ok & (table.gpu != gpu)
     best_other = float(loss[others].min()) if others.any() else np.inf
-    here = loss_lower_bounds(ctx, np.array([params]))[:, 0]
+    here = known_bounds if known_bounds is not None else loss_lower_bounds(ctx, np.array([params]))[:, 0]
     done = {int(t) for t in table.type_index[table.params == params]}
     while True:
         open_types = [t for t, offer in enumerate(ctx.offers)

@@ -64,7 +64,7 @@ def min_loss(ctx: Problem, search=None) -> Plan:
         winner = search.winner
         main = int(winner.rows[winner.allocation.chosen[0]])
         n_rows = len(table)
-        table = add_runner_up_type(ctx, table, winner.params, str(table.gpu[main]))
+        table = add_runner_up_type(ctx, table, winner.params, str(table.gpu[main]), search.type_bounds_at(winner.params))
         if len(table) > n_rows:
             ok, _, tokens, cost = max_token_runs(ctx, table)
         return build_plan(ctx, table, table.take(winner.rows), winner.allocation, winner.params, ok=ok,
@@ -75,7 +75,7 @@ def min_loss(ctx: Problem, search=None) -> Plan:
                            off_ratio=lambda rows: _off_ratio(ctx, table.params[rows], tokens[rows]))
     params = float(table.params[tie.chosen])
     n_rows = len(table)
-    table = add_runner_up_type(ctx, table, params, str(table.gpu[tie.chosen]))
+    table = add_runner_up_type(ctx, table, params, str(table.gpu[tie.chosen]), search.type_bounds_at(params))
     if len(table) > n_rows:
         ok, _, tokens, cost = max_token_runs(ctx, table)
     # tolerance 0: the allocation ILP over every GPU type at the optimal size (as before near-ties);
