@@ -36,3 +36,12 @@ def test_a_closed_pipe_is_not_a_traceback():
     run = subprocess.run(f"{sys.executable} -m planner models --json | head -c 10", shell=True, capture_output=True,
                          text=True, env=env)
     assert "Traceback" not in run.stderr
+
+
+def test_one_answer_commands_run_without_the_cyclic_collector():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+    code = ("import gc, sys\nimport planner.interfaces.cli as cli\n"
+            "cli.main = lambda: print(gc.isenabled())\nsys.argv = ['planner'] + sys.argv[1:]\ncli.run()")
+    for command, enabled in (("best", "False"), ("sweep", "True"), ("serve", "True")):
+        out = subprocess.run([sys.executable, "-c", code, command], capture_output=True, text=True, env=env)
+        assert out.stdout.strip() == enabled, (command, out.stdout, out.stderr)
