@@ -278,3 +278,18 @@ def test_refused_large_bodies_get_a_503_not_a_reset():
     assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
     assert all(retry_after_ok(r) and "overloaded" in r.text for r, _ in results if r.status_code == 503)
     assert all(code == 200 for _, code in results)
+
+
+def test_the_search_size_estimate_counts_each_precision_tried():
+    """fp8 beside bf16 doubles the layouts of every grid on a GPU that has fp8: the pre-start estimate
+    counts it (a request that doubles past the limit is refused up front, not cancelled at 10 s)."""
+    from catalogs.loader import load_catalog
+    from planner.interfaces.http.limits import search_counts
+    from planner.types.requests import Availability, SolveRequest
+
+    catalog = load_catalog()
+    gpus = [Availability(gpu="h100-sxm", max_count=1024), Availability(gpu="a100-80gb", max_count=1024)]
+    bf16 = search_counts(SolveRequest(budget_usd=1e6, availability=gpus, precisions=["bf16"]), catalog)
+    both = search_counts(SolveRequest(budget_usd=1e6, availability=gpus, precisions=["bf16", "fp8"]), catalog)
+    h100_only = search_counts(SolveRequest(budget_usd=1e6, availability=gpus[:1], precisions=["bf16"]), catalog)
+    assert both == bf16 + h100_only          # the A100 has no fp8: its pairs count once

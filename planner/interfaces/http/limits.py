@@ -49,7 +49,11 @@ def over_limit(field: str, value: int | float, limit_name: str, limits: Limits =
 
 
 def search_counts(request, catalog) -> int:
-    """How many (GPU type, GPU count) pairs the search of ``request`` visits (each over every size)."""
+    """How many (GPU type, GPU count) pairs the search of ``request`` visits (each over every size), a
+    pair counted once per precision the search tries on that type: fp8 beside bf16 doubles the layouts
+    every grid evaluates (``costmodel.strategy.effective_precisions``), and SECONDS_PER_COUNT was
+    measured with one precision."""
+    from planner.costmodel.strategy import effective_precisions
     from planner.economics.offers import candidate_counts
     from planner.types.requests import DEFAULT_MAX_GPUS_PER_TYPE
 
@@ -58,7 +62,9 @@ def search_counts(request, catalog) -> int:
     else:
         entries = [(catalog.get(a.gpu, f"availability.{i}.gpu"), a.max_count)
                    for i, a in enumerate(request.availability)]
-    return sum(len(candidate_counts(gpu, count)) for gpu, count in entries)
+    precisions = getattr(request, "precisions", None) or ("bf16",)
+    return sum(len(candidate_counts(gpu, count)) * max(1, len(effective_precisions(gpu, precisions)))
+               for gpu, count in entries)
 
 
 def search_seconds_per_count(request, kind: str) -> float:
@@ -81,9 +87,11 @@ def check_search_size(request, catalog, kind: str, limits: Limits = LIMITS) -> N
     rate = search_seconds_per_count(request, kind)
     seconds = counts * rate
     if seconds > limits.max_estimated_search_s:
-        raise InputError(f"availability: this search visits {counts} GPU type × count pairs, estimated "
+        raise InputError(f"availability: this search visits {counts} GPU type × count × precision "
+                         f"combinations, estimated "
                          f"{seconds:.0f} s, over the server limit max_estimated_search_s = "
-                         f"{limits.max_estimated_search_s:g} s; offer fewer GPU types or smaller counts",
+                         f"{limits.max_estimated_search_s:g} s; offer fewer GPU types, smaller counts or "
+                         "fewer precisions",
                          "availability")
 
 
