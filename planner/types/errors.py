@@ -41,6 +41,8 @@ def input_error_from_validation(error, origin: str | None = None) -> InputError:
     shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
     prefix = f"{origin}: " if origin else ""
     message = first["msg"].removeprefix("Value error, ")
+    if isinstance(got, float) and got != got:          # NaN fails every bound: say what it is
+        message, shown = f"must be a number, not NaN ({message.lower()})", ""
     return InputError(f"{prefix}{path}: {message}{shown}", path)
 
 
